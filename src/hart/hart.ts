@@ -1395,6 +1395,26 @@ export class Hart implements CodePageListener {
     }
   }
 
+  /**
+   * Sets or clears a software-writable pending bit (SSIP 1, STIP 5, SEIP 9) as M-mode software
+   * writing mip would: used by the built-in SBI for IPIs.
+   */
+  setSoftwareInterrupt(bit: number, level: boolean): void {
+    const m = (1 << bit) & MIP_SW_WRITABLE;
+    this.mipSw = level ? this.mipSw | m : this.mipSw & ~m;
+    this.irqCheck = true;
+  }
+
+  /** Drops all cached translations (a remote sfence.vma). */
+  flushTranslations(): void {
+    this.flushTlb();
+  }
+
+  /** Invalidates the LR reservation (called when another hart may run before this one resumes). */
+  clearReservation(): void {
+    this.resValid = false;
+  }
+
   /** True when an interrupt is pending and enabled in mie (what wakes a WFI). */
   interruptPending(): boolean {
     return ((this.mipSw | this.mipHw) & this.mie) !== 0;

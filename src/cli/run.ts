@@ -1,0 +1,195 @@
+/**
+ * `tsvm run`: start a virtual machine, in the manner of qemu-system-riscv64 -M virt.
+ *
+ * Today only the bare-metal path exists: `--bios none --kernel prog.elf` runs an M-mode program
+ * that reports its result through the HTIF tohost word; its console goes to stdout and its result
+ * becomes the exit status. Later options (--cpus, --append, --initrd, --bios FILE, disks) add
+ * OptionSpecs here and a board builder in src/machine.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+
+import { formatHelp, type CommandSpec, type ParsedArgs, UsageError } from './args.js';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_SIGINT,
+  EXIT_SIGTERM,
+  EXIT_TIMEOUT,
+  type CliIo,
+  type Subcommand,
+} from './command.js';
+import { runBareMetal, BareMetalConfigError, type BareMetalResult } from '../machine/bare-metal.js';
+import { ElfError } from '../machine/elf.js';
+
+const spec: CommandSpec = {
+  name: 'tsvm run',
+  usage: ['tsvm run --bios none --kernel FILE [options]'],
+  summary: 'Run a virtual machine on the virt board. With --bios none, FILE is a bare-metal RISC-V 64 ELF\n' +
+    'started in M-mode at its entry point; it ends the run by writing (code << 1) | 1 to its tohost\n' +
+    'symbol, and tsvm exits with that code (0 = pass).',
+  options: [
+    { name: 'bios', kind: 'string', valueName: 'none', description: "firmware; only 'none' (bare metal) so far" },
+    { name: 'kernel', kind: 'string', valueName: 'FILE', description: 'the program to run (an ELF with a tohost symbol)' },
+    { name: 'memory', kind: 'integer', valueName: 'MiB', description: 'guest RAM at 0x80000000 in MiB (default 128)' },
+    { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
+    {
+      name: 'max-instructions',
+      kind: 'integer',
+      valueName: 'N',
+      description: 'stop after N instructions (exit 124)',
+    },
+    { name: 'help', kind: 'flag', short: 'h', description: 'show this help' },
+  ],
+  epilog: [
+    'exit status: the program\'s code (0 pass; codes above 255 become 255), 1 for a bad program file,',
+    '2 for a usage error, 124 on --timeout or --max-instructions, 130 on Ctrl-C.',
+    '',
+    'example:',
+    '  tsvm run --bios none --kernel rv64ui-p-add --timeout 10',
+  ].join('\n'),
+};
+
+const MAX_MEMORY_MIB = 4095; // the guest arena is limited to 4 GiB minus a page
+const OUTPUT_CHUNK = 64 * 1024;
+
+export const runCommand: Subcommand = {
+  name: 'run',
+  summary: 'run a virtual machine (bare-metal programs with --bios none --kernel FILE)',
+  spec,
+  async execute(args: ParsedArgs, io: CliIo): Promise<number> {
+    if (args.flag('help')) {
+      io.writeStdout(formatHelp(spec));
+      return EXIT_OK;
+    }
+    const hint = 'tsvm run --help';
+    const bios = args.string('bios');
+    const kernel = args.string('kernel');
+    if (bios === undefined) {
+      throw new UsageError('only bare-metal programs are supported so far: use --bios none --kernel FILE', hint);
+    }
+    if (bios !== 'none') {
+      throw new UsageError(`--bios ${bios}: firmware files are not supported yet; use --bios none`, hint);
+    }
+    if (kernel === undefined) throw new UsageError('--bios none needs --kernel FILE (the program to run)', hint);
+    const memoryMiB = args.integer('memory') ?? 128;
+    if (memoryMiB < 1 || memoryMiB > MAX_MEMORY_MIB) {
+      throw new UsageError(`--memory must be from 1 to ${MAX_MEMORY_MIB} MiB, not ${memoryMiB}`, hint);
+    }
+    const timeoutSeconds = args.number('timeout');
+    if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
+      throw new UsageError('--timeout must be a positive number of seconds', hint);
+    }
+    const maxInstructions = args.integer('max-instructions');
+
+    let elf: Uint8Array;
+    try {
+      elf = new Uint8Array(await readFile(kernel));
+    } catch (e) {
+      io.writeStderr(`tsvm: ${kernel}: ${fileErrorText(e)}\n`);
+      return EXIT_FAILURE;
+    }
+
+    // Console output is batched and written between slices (a write per byte is slow).
+    const out = new Uint8Array(OUTPUT_CHUNK);
+    let outLength = 0;
+    const flush = (): void => {
+      if (outLength === 0) return;
+      io.writeStdout(out.slice(0, outLength));
+      outLength = 0;
+    };
+    const consoleByte = (b: number): void => {
+      out[outLength++] = b;
+      if (outLength === OUTPUT_CHUNK) flush();
+    };
+
+    const signal = { aborted: false };
+    let stopSignal: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+    const removeInterrupt = io.onInterrupt((name) => {
+      stopSignal = name;
+      signal.aborted = true; // the run loop notices between slices
+    });
+
+    let result: BareMetalResult;
+    try {
+      result = await runBareMetal({
+        elf,
+        memoryMiB,
+        timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
+        maxInstructions,
+        console: consoleByte,
+        clock: () => performance.now(),
+        sleep: async (ms) => {
+          flush();
+          await delay(ms);
+        },
+        signal,
+      });
+    } catch (e) {
+      flush();
+      if (e instanceof ElfError) {
+        io.writeStderr(`tsvm: ${kernel}: ${e.message}\n`);
+        return EXIT_FAILURE;
+      }
+      if (e instanceof BareMetalConfigError || (e instanceof Error && e.name === 'MemoryError')) {
+        io.writeStderr(`tsvm: ${e.message}\n`);
+        return EXIT_FAILURE;
+      }
+      throw e;
+    } finally {
+      removeInterrupt();
+    }
+    flush();
+    return report(kernel, result, stopSignal, timeoutSeconds, maxInstructions, io);
+  },
+};
+
+function report(
+  kernel: string,
+  r: BareMetalResult,
+  stopSignal: 'SIGINT' | 'SIGTERM',
+  timeoutSeconds: number | undefined,
+  maxInstructions: number | undefined,
+  io: CliIo,
+): number {
+  const count = `${r.instructions} instructions`;
+  switch (r.status) {
+    case 'pass':
+    case 'poweroff':
+      return EXIT_OK;
+    case 'reset':
+      io.writeStderr(`tsvm: ${kernel} requested a reset; a bare-metal run stops here (${count})\n`);
+      return EXIT_OK;
+    case 'fail': {
+      io.writeStderr(`tsvm: ${kernel} failed with exit code ${r.exitCode}\n`);
+      return Math.min(Math.max(r.exitCode, 1), 255);
+    }
+    case 'timeout':
+      if (r.limit === 'instructions') {
+        io.writeStderr(`tsvm: ${kernel} reached --max-instructions ${maxInstructions ?? ''} without finishing\n`);
+      } else {
+        io.writeStderr(`tsvm: ${kernel} timed out after ${timeoutSeconds ?? r.elapsedMs / 1000} s (${count})\n`);
+      }
+      return EXIT_TIMEOUT;
+    case 'stopped':
+      io.writeStderr(`tsvm: interrupted by ${stopSignal}; stopped ${kernel} after ${count}\n`);
+      return stopSignal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;
+  }
+}
+
+function fileErrorText(e: unknown): string {
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : '';
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory, not a program file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return e instanceof Error ? e.message : String(e);
+  }
+}
