@@ -12,7 +12,6 @@ const RAM = 0x8000_0000;
 const addi = (rd: number, rs1: number, imm: number): number => ((imm & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13;
 const sw = (rs2: number, rs1: number, imm: number): number =>
   (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((imm & 31) << 7) | 0x23;
-const lui = (rd: number, imm20: number): number => (imm20 << 12) | (rd << 7) | 0x37;
 const jal = (rd: number, off: number): number =>
   (((off >> 20) & 1) << 31) | (((off >> 1) & 0x3ff) << 21) | (((off >> 11) & 1) << 20) | (((off >> 12) & 0xff) << 12) | (rd << 7) | 0x6f;
 const ECALL = 0x00000073;
