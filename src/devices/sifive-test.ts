@@ -41,7 +41,9 @@ export class SifiveTest implements MmioHandler {
   }
 
   write(offset: number, size: number, lo: number, _hi: number): void {
-    if (offset !== 0 || size < 4) return; // the status word is one 32-bit register
+    // The status word is one 32-bit register; 16-bit writes of the low half are accepted (OpenSBI
+    // writes the finisher with a 16-bit store; QEMU accepts 2- and 4-byte accesses).
+    if (offset !== 0 || size < 2) return;
     const status = lo & 0xffff;
     if (status === SIFIVE_TEST_PASS) this.onEvent({ kind: 'poweroff', code: 0 });
     else if (status === SIFIVE_TEST_RESET) this.onEvent({ kind: 'reset', code: 0 });
