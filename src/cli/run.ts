@@ -23,31 +23,49 @@ import {
 } from './command.js';
 import { runBareMetal, BareMetalConfigError, type BareMetalResult } from '../machine/bare-metal.js';
 import { ElfError } from '../machine/elf.js';
+import { runVirtualMachine } from './run-vm.js';
 
 const spec: CommandSpec = {
   name: 'tsvm run',
-  usage: ['tsvm run --bios none --kernel FILE [options]'],
-  summary: 'Run a virtual machine on the virt board. With --bios none, FILE is a bare-metal RISC-V 64 ELF\n' +
-    'started in M-mode at its entry point; it ends the run by writing (code << 1) | 1 to its tohost\n' +
-    'symbol, and tsvm exits with that code (0 = pass).',
+  usage: [
+    'tsvm run [options]                                    boot the default guest',
+    'tsvm run --kernel Image[.gz] [--initrd FILE] [--append ARGS] [options]',
+    'tsvm run --bios fw_dynamic.bin --kernel Image [...]   M-mode firmware (OpenSBI), then the kernel',
+    'tsvm run --bios none --kernel prog.elf                 a bare-metal program',
+  ],
+  summary: 'Run a virtual machine on the virt board (QEMU-compatible memory map and devices), with the\n' +
+    'serial console on this terminal. By default the accelerator serves SBI calls itself (no firmware)\n' +
+    'and the kernel starts in S-mode; --bios FILE runs M-mode firmware such as OpenSBI first.\n' +
+    'With --bios none, FILE is a bare-metal RISC-V 64 ELF started in M-mode that ends the run by\n' +
+    'writing (code << 1) | 1 to its tohost symbol; tsvm exits with that code (0 = pass).',
   options: [
-    { name: 'bios', kind: 'string', valueName: 'none', description: "firmware; only 'none' (bare metal) so far" },
-    { name: 'kernel', kind: 'string', valueName: 'FILE', description: 'the program to run (an ELF with a tohost symbol)' },
-    { name: 'memory', kind: 'integer', valueName: 'MiB', description: 'guest RAM at 0x80000000 in MiB (default 128)' },
+    { name: 'kernel', kind: 'string', valueName: 'FILE', description: 'kernel: RISC-V Image, Image.gz or ELF (bare-metal ELF with --bios none)' },
+    { name: 'initrd', kind: 'string', valueName: 'FILE', description: 'initial ramdisk (cpio or cpio.gz)' },
+    { name: 'append', kind: 'string', valueName: 'ARGS', description: "kernel command line (default 'console=ttyS0')" },
+    { name: 'bios', kind: 'string', valueName: 'builtin|none|FILE', description: 'builtin SBI (default), none (bare metal), or firmware to run in M-mode' },
+    { name: 'memory', kind: 'integer', valueName: 'MiB', description: 'guest RAM at 0x80000000 in MiB (default 256; 128 with --bios none)' },
+    { name: 'cpus', kind: 'integer', valueName: 'N', description: 'number of harts, 1-8 (default 1)' },
+    { name: 'clock', kind: 'string', valueName: 'host|virtual', description: 'guest time from the host clock (default) or from instructions (deterministic)' },
     { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
     {
       name: 'max-instructions',
       kind: 'integer',
       valueName: 'N',
-      description: 'stop after N instructions (exit 124)',
+      description: 'bare metal: stop after N instructions (exit 124)',
     },
     { name: 'help', kind: 'flag', short: 'h', description: 'show this help' },
   ],
   epilog: [
-    'exit status: the program\'s code (0 pass; codes above 255 become 255), 1 for a bad program file,',
+    'console keys: Ctrl-A x quits, Ctrl-A h lists the keys. The guest powering off ends tsvm with status 0;',
+    'a guest reboot restarts the machine.',
+    '',
+    'exit status: 0 after guest poweroff (bare metal: the program\'s code), 1 for a bad file or option value,',
     '2 for a usage error, 124 on --timeout or --max-instructions, 130 on Ctrl-C.',
     '',
-    'example:',
+    'examples:',
+    '  tsvm run',
+    '  tsvm run --cpus 4 --memory 512',
+    '  tsvm run --bios /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin',
     '  tsvm run --bios none --kernel rv64ui-p-add --timeout 10',
   ].join('\n'),
 };
@@ -57,7 +75,7 @@ const OUTPUT_CHUNK = 64 * 1024;
 
 export const runCommand: Subcommand = {
   name: 'run',
-  summary: 'run a virtual machine (bare-metal programs with --bios none --kernel FILE)',
+  summary: 'run a virtual machine (the default guest, a Linux kernel, firmware, or a bare-metal program)',
   spec,
   async execute(args: ParsedArgs, io: CliIo): Promise<number> {
     if (args.flag('help')) {
@@ -67,12 +85,7 @@ export const runCommand: Subcommand = {
     const hint = 'tsvm run --help';
     const bios = args.string('bios');
     const kernel = args.string('kernel');
-    if (bios === undefined) {
-      throw new UsageError('only bare-metal programs are supported so far: use --bios none --kernel FILE', hint);
-    }
-    if (bios !== 'none') {
-      throw new UsageError(`--bios ${bios}: firmware files are not supported yet; use --bios none`, hint);
-    }
+    if (bios !== 'none') return runVirtualMachine(args, io);
     if (kernel === undefined) throw new UsageError('--bios none needs --kernel FILE (the program to run)', hint);
     const memoryMiB = args.integer('memory') ?? 128;
     if (memoryMiB < 1 || memoryMiB > MAX_MEMORY_MIB) {

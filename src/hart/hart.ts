@@ -19,7 +19,7 @@ import {
   CSR, Cause, MEDELEG_WRITABLE, MIDELEG_WRITABLE, MIE_WRITABLE, MIP_SW_WRITABLE, MISA_HI, MISA_LO,
   MSTATUS_FS, MSTATUS_HI_XL, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV,
   MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM,
-  MSTATUS_TW, MSTATUS_WRITABLE, PRIV_M, PRIV_S, PRIV_U, SSTATUS_MASK, MIP_SSIP,
+  MSTATUS_TW, MSTATUS_WRITABLE, PRIV_M, PRIV_S, PRIV_U, SSTATUS_MASK, MIP_SSIP, MIP_SEIP,
 } from './csr.js';
 import { DECODED_PAGE_WORDS, Op, decode16, decode32 } from './decode.js';
 import { MmioValue, PAGE_CODE, PAGE_SIZE, PhysicalMemory, type CodePageListener } from './memory.js';
@@ -1622,11 +1622,14 @@ export class Hart implements CodePageListener {
     if (writes) {
       let nLo = srcLo;
       let nHi = srcHi;
+      // Privileged spec 3.1.9: only the software-writable SEIP bit takes part in a csrrs/csrrc
+      // read-modify-write of mip, not the external interrupt signal ORed into reads.
+      const rmwLo = csrNum === CSR.mip ? (oldLo & ~MIP_SEIP) | (this.mipSw & MIP_SEIP) : oldLo;
       if (kind === 1) {
-        nLo = oldLo | srcLo;
+        nLo = rmwLo | srcLo;
         nHi = oldHi | srcHi;
       } else if (kind === 2) {
-        nLo = oldLo & ~srcLo;
+        nLo = rmwLo & ~srcLo;
         nHi = oldHi & ~srcHi;
       }
       this.csrWrite(csrNum, nLo, nHi);

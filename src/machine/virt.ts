@@ -21,16 +21,16 @@
 import { createVm, type Vcpu, type Vm } from '../accel/index.js';
 import type { HartInterruptLines } from '../devices/index.js';
 import {
-  Clint, CLINT_SIZE, SifiveTest, SIFIVE_TEST_SIZE, Uart16550, type SifiveTestEvent,
+  Clint, CLINT_SIZE, GoldfishRtc, GOLDFISH_RTC_SIZE, Plic, PLIC_SIZE, SifiveTest, SIFIVE_TEST_SIZE,
+  Uart16550, VirtioConsole, VirtioMmioEmptySlot, VirtioMmioTransport, VirtioRng, VIRTIO_MMIO_SIZE,
+  type SifiveTestEvent, type VirtioDevice,
 } from '../devices/index.js';
-import { Plic, PLIC_SIZE } from '../devices/plic.js';
-import { GoldfishRtc, GOLDFISH_RTC_SIZE } from '../devices/goldfish-rtc.js';
 import { buildBootRom, BOOT_ROM_BASE, BOOT_ROM_SIZE } from './boot-rom.js';
 import { loadKernel, placeFdt, placeInitrd, LoaderError, type Gunzip } from './loader.js';
 import {
   buildVirtFdt, VIRT_CLINT_BASE, VIRT_DRAM_BASE as VIRT_RAM_BASE, VIRT_PLIC_BASE, VIRT_RTC_BASE, VIRT_RTC_IRQ,
   VIRT_TEST_BASE, VIRT_TIMEBASE_HZ as TIMEBASE_HZ, VIRT_UART0_BASE, VIRT_UART0_IRQ, VIRT_UART0_SIZE,
-  VIRT_VIRTIO_COUNT,
+  VIRT_VIRTIO_BASE, VIRT_VIRTIO_COUNT, VIRT_VIRTIO_IRQ,
 } from './virt-fdt.js';
 
 export const MAX_CPUS = 8;
@@ -94,6 +94,8 @@ export class VirtMachine {
   readonly clint: Clint;
   readonly plic: Plic;
   readonly rtc: GoldfishRtc;
+  readonly virtio: VirtioMmioTransport[] = [];
+  private readonly virtioConsoles: VirtioConsole[] = [];
   /** Device states right after construction: loaded again on a guest reboot. */
   private readonly powerOnState: { clint: unknown; plic: unknown };
   private outBuf = new Uint8Array(4096);
@@ -140,6 +142,30 @@ export class VirtMachine {
     this.vm.registerMmio(VIRT_CLINT_BASE, CLINT_SIZE, this.clint);
     this.vm.registerMmio(VIRT_PLIC_BASE, PLIC_SIZE, this.plic);
     this.vm.registerMmio(VIRT_UART0_BASE, VIRT_UART0_SIZE, this.uart);
+    // Eight virtio-mmio slots as on QEMU's board; unpopulated ones answer DeviceID 0. Devices are
+    // placed from the highest slot down, as QEMU does (Linux probes the highest slot first, so the
+    // first device configured is found first).
+    for (let slot = 0; slot < VIRT_VIRTIO_COUNT; slot++) {
+      const index = VIRT_VIRTIO_COUNT - 1 - slot;
+      const kind = config.virtio[index];
+      const base = VIRT_VIRTIO_BASE + slot * 0x1000;
+      if (kind === undefined) {
+        this.vm.registerMmio(base, VIRTIO_MMIO_SIZE, new VirtioMmioEmptySlot());
+        continue;
+      }
+      let device: VirtioDevice;
+      if (kind === 'rng') {
+        device = new VirtioRng(this.vm.memory, (buf) => host.entropy(buf));
+      } else {
+        const c = new VirtioConsole(this.vm.memory, (bytes) => this.emit(bytes));
+        this.virtioConsoles.push(c);
+        device = c;
+      }
+      const transport = new VirtioMmioTransport(this.vm.memory, device,
+        (level) => this.plic.setIrq(VIRT_VIRTIO_IRQ + slot, level));
+      this.virtio.push(transport);
+      this.vm.registerMmio(base, VIRTIO_MMIO_SIZE, transport);
+    }
     this.powerOnState = {
       clint: this.clint.saveState(),
       plic: this.plic.saveState(),
@@ -193,7 +219,7 @@ export class VirtMachine {
       harts: config.cpus,
       bootargs: config.append ?? '',
       initrd,
-      virtio: config.virtio.map((_, slot) => ({ slot })),
+      virtio: Array.from({ length: VIRT_VIRTIO_COUNT }, (_, slot) => ({ slot })),
       timebaseFrequency: TIMEBASE_HZ,
     });
     const fdtAddr = placeFdt(VIRT_RAM_BASE, ramSize, fdt.length);
@@ -206,6 +232,7 @@ export class VirtMachine {
     this.plic.loadState(this.powerOnState.plic);
     this.clint.loadState(this.powerOnState.clint);
     this.rtc.reset();
+    for (const t of this.virtio) t.reset();
     for (const v of this.vcpus) {
       v.hart.reset();
       v.stimecmp = Infinity;

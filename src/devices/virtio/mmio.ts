@@ -554,3 +554,22 @@ export class VirtioMmioTransport implements MmioHandler, VirtioTransport, Virtqu
     this.irq(level);
   }
 }
+
+/**
+ * An unpopulated virtio-mmio slot, as QEMU's virt board has: MagicValue, Version and VendorID
+ * read as usual and DeviceID reads 0 ("no device"), so drivers skip it; everything else reads 0
+ * and writes are ignored.
+ */
+export class VirtioMmioEmptySlot implements MmioHandler {
+  read(offset: number, _size: number, value: MmioValue): void {
+    value.hi = 0;
+    value.lo =
+      offset === VIRTIO_MMIO_MAGIC_VALUE ? VIRTIO_MMIO_MAGIC :
+      offset === VIRTIO_MMIO_VERSION ? VIRTIO_MMIO_VERSION_MODERN :
+      offset === VIRTIO_MMIO_VENDOR_ID_REG ? VIRTIO_MMIO_VENDOR_ID : 0;
+  }
+
+  write(_offset: number, _size: number, _lo: number, _hi: number): void {
+    // Nothing behind this slot.
+  }
+}

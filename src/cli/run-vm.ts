@@ -1,0 +1,183 @@
+/**
+ * `tsvm run` for full virtual machines (Linux, firmware): builds a `virt` board from the options,
+ * puts the serial console on the terminal (raw mode when stdin is a TTY, like
+ * `qemu-system-riscv64 -nographic`), and runs until the guest powers off.
+ *
+ * Escape keys (after Ctrl-A): x quits, h lists the keys, Ctrl-A sends a Ctrl-A to the guest.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { randomFillSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { UsageError, type ParsedArgs } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIo } from './command.js';
+import { LoaderError } from '../machine/loader.js';
+import { MachineConfigError, MAX_CPUS, MAX_MEMORY_MIB, VirtMachine, type VirtConfig } from '../machine/virt.js';
+import { ElfError } from '../machine/elf.js';
+
+const CTRL_A = 0x01;
+const HINT = 'tsvm run --help';
+
+/** The package root (where images/ lives), from dist/src/cli or src/cli. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'images'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+export const DEFAULT_GUEST = {
+  kernel: join(packageRoot(), 'images', 'default', 'Image.gz'),
+  initrd: join(packageRoot(), 'images', 'default', 'initramfs.cpio.gz'),
+  append: 'console=ttyS0',
+};
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    const data = new Uint8Array(await readFile(path));
+    if (data.length === 0) throw new LoaderError('EEMPTY', `${path}: empty ${what} file`);
+    return data;
+  } catch (e) {
+    if (e instanceof LoaderError) throw e;
+    const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : '';
+    const text = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new LoaderError('ENOENT', `${path}: ${text} (${what})`);
+  }
+}
+
+export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<number> {
+  const memoryMiB = args.integer('memory') ?? 256;
+  if (memoryMiB < 16 || memoryMiB > MAX_MEMORY_MIB) {
+    throw new UsageError(`--memory ${memoryMiB}: must be from 16 to ${MAX_MEMORY_MIB} MiB`, HINT);
+  }
+  const cpus = args.integer('cpus') ?? 1;
+  if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
+  const clock = args.string('clock') ?? 'host';
+  if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
+  const timeoutSeconds = args.number('timeout');
+  if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
+    throw new UsageError('--timeout must be a positive number of seconds', HINT);
+  }
+  const biosArg = args.string('bios') ?? 'builtin';
+  let kernelPath = args.string('kernel');
+  let initrdPath = args.string('initrd');
+  let append = args.string('append');
+  if (kernelPath === undefined && biosArg === 'builtin') {
+    // No kernel given: the default guest.
+    kernelPath = DEFAULT_GUEST.kernel;
+    initrdPath ??= DEFAULT_GUEST.initrd;
+    append ??= DEFAULT_GUEST.append;
+  }
+  append ??= 'console=ttyS0';
+
+  let config: VirtConfig;
+  let machine: VirtMachine;
+  try {
+    const kernel = kernelPath === undefined ? undefined : await readInput(kernelPath, 'kernel');
+    const initrd = initrdPath === undefined ? undefined : await readInput(initrdPath, 'initrd');
+    const bios: VirtConfig['bios'] = biosArg === 'builtin'
+      ? 'builtin'
+      : { name: biosArg, data: await readInput(biosArg, 'firmware') };
+    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, virtio: ['rng', 'console'] };
+    machine = new VirtMachine(config, {
+      monotonicMs: () => performance.now(),
+      wallClockMs: () => Date.now(),
+      sleep: (ms) => delay(ms),
+      gunzip: (data) => new Uint8Array(gunzipSync(data)),
+      consoleWrite: (bytes) => io.writeStdout(bytes),
+      entropy: (buf) => {
+        randomFillSync(buf);
+      },
+    });
+  } catch (e) {
+    if (e instanceof LoaderError || e instanceof MachineConfigError || e instanceof ElfError) {
+      io.writeStderr(`tsvm: ${e.message}\n`);
+      return EXIT_FAILURE;
+    }
+    if (e instanceof Error && (e.name === 'MemoryError' || e.name === 'FdtError')) {
+      io.writeStderr(`tsvm: ${e.message}\n`);
+      return EXIT_FAILURE;
+    }
+    throw e;
+  }
+
+  // The console: raw mode on a terminal, with Ctrl-A escapes.
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  let quitRequested = false;
+  let escape = false;
+  const onData = (chunk: Buffer): void => {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (!raw) {
+        out.push(b);
+        continue;
+      }
+      if (escape) {
+        escape = false;
+        if (b === 0x78 /* x */) {
+          io.writeStderr('\r\ntsvm: terminated by Ctrl-A x\r\n');
+          quitRequested = true;
+          machine.stop();
+        } else if (b === 0x68 /* h */ || b === 0x3f) {
+          io.writeStderr('\r\nC-a h    print this help\r\nC-a x    exit tsvm\r\nC-a C-a  send C-a to the guest\r\n');
+        } else if (b === CTRL_A) {
+          out.push(CTRL_A);
+        }
+        continue;
+      }
+      if (b === CTRL_A) escape = true;
+      else out.push(b);
+    }
+    if (out.length > 0) machine.input(Uint8Array.from(out));
+  };
+  if (raw) stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.resume();
+
+  let stopSignal: 'SIGINT' | 'SIGTERM' | null = null;
+  const removeInterrupt = io.onInterrupt((name) => {
+    stopSignal = name;
+    machine.stop();
+  });
+  let timedOut = false;
+  const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    machine.stop();
+  }, timeoutSeconds * 1000);
+
+  try {
+    const result = await machine.run();
+    switch (result.kind) {
+      case 'poweroff':
+        if (result.code !== 0) io.writeStderr(`tsvm: the guest reported failure (code ${result.code})\n`);
+        return result.code === 0 ? EXIT_OK : Math.min(result.code, 255);
+      case 'error':
+        io.writeStderr(`tsvm: the virtual machine stopped: ${result.message}\n`);
+        return EXIT_FAILURE;
+      case 'stopped':
+        if (quitRequested) return EXIT_OK;
+        if (timedOut) {
+          io.writeStderr(`\ntsvm: timed out after ${timeoutSeconds} s\n`);
+          return EXIT_TIMEOUT;
+        }
+        io.writeStderr(`\ntsvm: interrupted by ${stopSignal ?? 'SIGINT'}\n`);
+        return stopSignal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
+    }
+    return EXIT_FAILURE;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    removeInterrupt();
+    stdin.off('data', onData);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
