@@ -2,15 +2,15 @@
  * End-to-end tests of the `tsvm` command: they spawn `node bin/tsvm.js` (the installed entry point)
  * on real and corrupt programs and check the exit status and the exact stderr lines.
  */
+import { repoRoot } from '../../test/support/repo-root.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = repoRoot(import.meta.url);
 const bare = (name: string): string => join(root, 'test/fixtures/bare', `${name}.elf`);
 let tmp = '';
 
@@ -80,8 +80,10 @@ test('usage errors: one line plus a hint, exit 2', () => {
     [['run', '-kernel', 'x'], /^tsvm: unknown option '-kernel' \(did you mean '--kernel'\?\)$/, /^Try/],
     [['run', '--kernel'], /^tsvm: option '--kernel' needs a value \(FILE\)$/, /^Try/],
     [['run', '--bios', 'none'], /^tsvm: --bios none needs --kernel FILE/, /^Try/],
-    [['run', '--kernel', 'x.elf'], /^tsvm: only bare-metal programs are supported so far/, /^Try/],
-    [['run', '--bios', 'fw.bin', '--kernel', 'x'], /^tsvm: --bios fw\.bin: firmware files are not supported yet/, /^Try/],
+    [['run', '--cpus', '99'], /^tsvm: --cpus 99: must be from 1 to 8$/, /^Try/],
+    [['run', '--cpus', '0'], /^tsvm: --cpus 0: must be from 1 to 8$/, /^Try/],
+    [['run', '--memory', '0'], /^tsvm: --memory 0: must be from 16 to \d+ MiB$/, /^Try/],
+    [['run', '--clock', 'bogus'], /^tsvm: --clock bogus: must be host or virtual$/, /^Try/],
     [['run', '--bios=none', '--kernel=x', '--memory=12x'], /^tsvm: option '--memory' needs a whole number, not '12x'$/, /^Try/],
     [['run', '--bios', 'none', '--kernel', 'x', '--memory', '0'], /^tsvm: --memory must be from 1 to 4095 MiB, not 0$/, /^Try/],
     [['run', '--bios', 'none', '--kernel', 'x', '--timeout', '-1'], /^tsvm: option '--timeout' needs a value/, /^Try/],

@@ -1,15 +1,15 @@
+import { repoRoot } from '../../test/support/repo-root.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 
 import { runBareMetal, BareMetalConfigError, type BareMetalOptions, type BareMetalResult } from './bare-metal.js';
 import { ElfError } from './elf.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = repoRoot(import.meta.url);
 const program = (name: string): Uint8Array => new Uint8Array(readFileSync(join(root, 'test/fixtures/bare', `${name}.elf`)));
 
 async function run(name: string, options: Partial<BareMetalOptions> = {}): Promise<BareMetalResult & { output: string }> {

@@ -1,15 +1,15 @@
+import { repoRoot } from '../../test/support/repo-root.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { parseElf, loadElf, elfVirtToPhys, ElfError, PF_R, PF_W, PF_X, type ElfErrorCode } from './elf.js';
 import { PhysicalMemory } from '../hart/index.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = repoRoot(import.meta.url);
 const fixture = (p: string): Uint8Array => new Uint8Array(readFileSync(join(root, 'test/fixtures', p)));
 
 function expectElfError(bytes: Uint8Array, code: ElfErrorCode, pattern?: RegExp): void {
