@@ -124,8 +124,9 @@ export class VirtMachine {
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),
       },
     });
-    this.vm.setMemoryRegion({ slot: 0, guestPhysAddr: VIRT_RAM_BASE, size: config.memoryMiB * 1048576 });
+    // The ROM first: adding a region after RAM would copy the whole arena.
     this.vm.setMemoryRegion({ slot: 1, guestPhysAddr: BOOT_ROM_BASE, size: BOOT_ROM_SIZE, flags: { readonly: true } });
+    this.vm.setMemoryRegion({ slot: 0, guestPhysAddr: VIRT_RAM_BASE, size: config.memoryMiB * 1048576 });
     for (let i = 0; i < config.cpus; i++) this.vcpus.push(this.vm.createVcpu(i));
     const lines: HartInterruptLines[] = this.vcpus.map((v) => v.hart);
 
@@ -184,7 +185,7 @@ export class VirtMachine {
     const { config, vm } = this;
     const mem = vm.memory;
     const ramSize = config.memoryMiB * 1048576;
-    const ram = mem.ram[0];
+    const ram = mem.ram.find((r) => r.base === VIRT_RAM_BASE) ?? mem.ram[0];
     mem.u8.fill(0, ram.arenaOffset, ram.arenaOffset + ram.size);
     mem.invalidateAllCode();
     const builtin = config.bios === 'builtin';
