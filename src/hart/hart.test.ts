@@ -160,3 +160,15 @@ test('an instruction fetch from unmapped memory is an access fault with tval = p
   assert.equal(hart.exitCause, Cause.InstructionAccessFault);
   assert.equal(hart.exitTval, 0x4000_0000n);
 });
+
+test('csrrs on mip does not latch the external SEIP signal into the software bit', () => {
+  // csrrsi x0, mip, 2 (set SSIP) while the PLIC drives SEIP; privileged spec 3.1.9.
+  const csrrsiMip = (0x344 << 20) | (2 << 15) | (6 << 12) | (0 << 7) | 0x73;
+  const { hart } = machine([csrrsiMip, ECALL]);
+  hart.setInterruptLevel(9, true);
+  runToEcall(hart);
+  hart.setInterruptLevel(9, false);
+  const mip = hart.getCsr(0x344);
+  assert.equal(mip & (1n << 9n), 0n, 'SEIP must follow the external signal once it drops');
+  assert.equal(mip & (1n << 1n), 2n, 'SSIP was set by the csrrs');
+});
