@@ -22,9 +22,11 @@ import { createVm, type Vcpu, type Vm } from '../accel/index.js';
 import type { HartInterruptLines } from '../devices/index.js';
 import {
   Clint, CLINT_SIZE, GoldfishRtc, GOLDFISH_RTC_SIZE, Plic, PLIC_SIZE, SifiveTest, SIFIVE_TEST_SIZE,
-  Uart16550, VirtioConsole, VirtioMmioEmptySlot, VirtioMmioTransport, VirtioRng, VIRTIO_MMIO_SIZE,
+  Uart16550, VirtioBlk, VirtioConsole, VirtioNet, VirtioMmioEmptySlot, VirtioMmioTransport, VirtioRng, VIRTIO_MMIO_SIZE,
   type SifiveTestEvent, type VirtioDevice,
 } from '../devices/index.js';
+import type { BlockBackend } from '../block/backend.js';
+import type { NetBackend } from '../net/backend.js';
 import { buildBootRom, BOOT_ROM_BASE, BOOT_ROM_SIZE } from './boot-rom.js';
 import { loadKernel, placeFdt, placeInitrd, LoaderError, type Gunzip } from './loader.js';
 import {
@@ -62,9 +64,18 @@ export interface VirtConfig {
   /** 'builtin': the accelerator's SBI; a firmware image: run in M-mode from the boot ROM. */
   bios: 'builtin' | { name: string; data: Uint8Array };
   clock: 'host' | 'virtual';
-  /** Devices on virtio-mmio slots (in order from slot 0). */
-  virtio: ('rng' | 'console')[];
+  /**
+   * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
+   * so the first disk is vda).
+   */
+  virtio: VirtioSpec[];
 }
+
+export type VirtioSpec =
+  | 'rng'
+  | 'console'
+  | { kind: 'blk'; backend: BlockBackend; serial?: string }
+  | { kind: 'net'; backend: NetBackend; mac: Uint8Array };
 
 /** Host services the board needs (injected: the core has no Node imports). */
 export interface VirtHost {
@@ -78,6 +89,8 @@ export interface VirtHost {
   consoleWrite(bytes: Uint8Array): void;
   /** Fills a buffer with random bytes (virtio-rng). */
   entropy(buf: Uint8Array): void;
+  /** Device warnings (a guest misusing a device, a disk error); logged once each by the device. */
+  log?(message: string): void;
 }
 
 export type MachineStop =
@@ -96,6 +109,8 @@ export class VirtMachine {
   readonly rtc: GoldfishRtc;
   readonly virtio: VirtioMmioTransport[] = [];
   private readonly virtioConsoles: VirtioConsole[] = [];
+  readonly disks: VirtioBlk[] = [];
+  readonly nics: VirtioNet[] = [];
   /** Device states right after construction: loaded again on a guest reboot. */
   private readonly powerOnState: { clint: unknown; plic: unknown };
   private outBuf = new Uint8Array(4096);
@@ -157,10 +172,24 @@ export class VirtMachine {
       let device: VirtioDevice;
       if (kind === 'rng') {
         device = new VirtioRng(this.vm.memory, (buf) => host.entropy(buf));
-      } else {
+      } else if (kind === 'console') {
         const c = new VirtioConsole(this.vm.memory, (bytes) => this.emit(bytes));
         this.virtioConsoles.push(c);
         device = c;
+      } else if (kind.kind === 'net') {
+        const nic = new VirtioNet(this.vm.memory, kind.backend, {
+          mac: kind.mac,
+          onError: (message) => host.log?.(`nic ${this.nics.length}: ${message}`),
+        });
+        this.nics.push(nic);
+        device = nic;
+      } else {
+        const blk = new VirtioBlk(this.vm.memory, kind.backend, {
+          serial: kind.serial,
+          onError: (message) => host.log?.(`disk ${this.disks.length}: ${message}`),
+        });
+        this.disks.push(blk);
+        device = blk;
       }
       const transport = new VirtioMmioTransport(this.vm.memory, device,
         (level) => this.plic.setIrq(VIRT_VIRTIO_IRQ + slot, level));

@@ -4,3 +4,5 @@ export * from './queue.js';
 export * from './mmio.js';
 export * from './rng.js';
 export * from './console.js';
+export * from './blk.js';
+export * from './net.js';
