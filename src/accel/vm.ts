@@ -170,6 +170,8 @@ export class Vcpu implements SbiHost {
     h.setCsr(0x302 /* medeleg */, 0xb1ffn); // all delegable causes except ecall from S
     h.setCsr(0x303 /* mideleg */, (1n << 1n) | (1n << 5n) | (1n << 9n));
     h.setCsr(0x306 /* mcounteren */, 0x7n);
+    // As OpenSBI does at boot: user mode may read cycle, time and instret (Linux's vDSO reads time).
+    h.setCsr(0x106 /* scounteren */, 0x7n);
     h.setCsr(0x180 /* satp */, 0n);
     h.setCsr(0x304 /* mie */, 0n);
     h.setX(10, BigInt(this.id));

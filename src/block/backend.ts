@@ -19,6 +19,11 @@ export class BlockError extends Error {
 /** Host file access (positional I/O). Implementations: node-file.ts (Node), in-memory (tests). */
 export interface BlockFile {
   readonly name: string;
+  /**
+   * What makes two BlockFiles the same file (e.g. device and inode), for the backing-chain loop
+   * check. Optional: `name` is compared when absent.
+   */
+  readonly identity?: string;
   /** Current file size in bytes. */
   size(): Promise<number>;
   /** Reads up to buf.length bytes at `offset`; returns the count (short only at end of file). */
@@ -30,7 +35,12 @@ export interface BlockFile {
   close(): Promise<void>;
 }
 
-/** A virtual disk as a device sees it. Offsets and lengths are multiples of SECTOR_SIZE. */
+/**
+ * A virtual disk as a device sees it. Offsets and lengths are multiples of SECTOR_SIZE. The raw and
+ * qcow2 implementations accept concurrent calls (qcow2 serializes metadata changes internally), and
+ * a flush covers every write that completed before it was called. Buffers passed in are not kept
+ * after the returned promise settles.
+ */
 export interface BlockBackend {
   /** Virtual disk size in bytes. */
   readonly size: number;

@@ -20,6 +20,16 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type Cl
 import { LoaderError } from '../machine/loader.js';
 import { MachineConfigError, MAX_CPUS, MAX_MEMORY_MIB, VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { ElfError } from '../machine/elf.js';
+import { parseDiskOption, parseNetOption, type NetOption } from './device-options.js';
+import { NetSwitch } from '../net/switch.js';
+import { LinkError } from '../net/link.js';
+import type { NetBackend } from '../net/backend.js';
+import { connectLink, listenLink } from '../host/net-socket.js';
+import { openImageFile } from '../host/node-file.js';
+import { openUserNet } from '../host/user-net-host.js';
+import type { BlockBackend } from '../block/backend.js';
+import type { DiskOption } from './device-options.js';
+import type { VirtioSpec } from '../machine/virt.js';
 
 const CTRL_A = 0x01;
 const HINT = 'tsvm run --help';
@@ -70,7 +80,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   let kernelPath = args.string('kernel');
   let initrdPath = args.string('initrd');
   let append = args.string('append');
-  if (kernelPath === undefined && biosArg === 'builtin') {
+  if (kernelPath === undefined) {
     // No kernel given: the default guest.
     kernelPath = DEFAULT_GUEST.kernel;
     initrdPath ??= DEFAULT_GUEST.initrd;
@@ -78,7 +88,11 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   }
   append ??= 'console=ttyS0';
 
+  const diskOptions = args.strings('disk').map(parseDiskOption);
+  const netOptions = args.strings('net').map(parseNetOption);
+
   let config: VirtConfig;
+  const closers: (() => Promise<void> | void)[] = [];
   let machine: VirtMachine;
   try {
     const kernel = kernelPath === undefined ? undefined : await readInput(kernelPath, 'kernel');
@@ -86,7 +100,19 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
     const bios: VirtConfig['bios'] = biosArg === 'builtin'
       ? 'builtin'
       : { name: biosArg, data: await readInput(biosArg, 'firmware') };
-    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, virtio: ['rng', 'console'] };
+    const virtio: VirtioSpec[] = [];
+    for (const d of diskOptions) {
+      const backend = await openDisk(d);
+      closers.push(() => backend.close());
+      virtio.push({ kind: 'blk', backend, serial: d.serial });
+    }
+    for (const [i, n] of netOptions.entries()) {
+      const backend = await openNet(n);
+      closers.push(() => backend.close());
+      virtio.push({ kind: 'net', backend, mac: n.mac ?? defaultMac(n, i) });
+    }
+    virtio.push('rng', 'console');
+    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, virtio };
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),
       wallClockMs: () => Date.now(),
@@ -98,7 +124,9 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       },
     });
   } catch (e) {
-    if (e instanceof LoaderError || e instanceof MachineConfigError || e instanceof ElfError) {
+    for (const close of closers) await close();
+    if (e instanceof LoaderError || e instanceof MachineConfigError || e instanceof ElfError ||
+      e instanceof LinkError || (e instanceof Error && (e.name === 'BlockError' || e.name === 'UserNetConfigError'))) {
       io.writeStderr(`tsvm: ${e.message}\n`);
       return EXIT_FAILURE;
     }
@@ -179,5 +207,40 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
     stdin.off('data', onData);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
+    for (const close of closers) await close();
   }
+}
+
+/** Opens a disk image (and its backing chain) for a virtio-blk device. */
+async function openDisk(d: DiskOption): Promise<BlockBackend> {
+  return openImageFile(d.path, { readOnly: d.readOnly, format: d.format });
+}
+
+/** Switches shared by the VMs of this process, by name. */
+const switches = new Map<string, NetSwitch>();
+
+async function openNet(n: NetOption): Promise<NetBackend> {
+  switch (n.kind) {
+    case 'switch': {
+      let sw = switches.get(n.name);
+      if (sw === undefined) {
+        sw = new NetSwitch();
+        switches.set(n.name, sw);
+      }
+      return sw.createPort();
+    }
+    case 'socket':
+      return n.mode === 'listen' ? listenLink(n.address) : connectLink(n.address);
+    case 'user':
+      return openUserNet(n.spec);
+  }
+}
+
+/** QEMU's default MAC for the first NIC with the user backend; random local MACs otherwise. */
+function defaultMac(n: NetOption, index: number): Uint8Array {
+  if (n.kind === 'user') return Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index);
+  const mac = new Uint8Array(6);
+  randomFillSync(mac, 3);
+  mac.set([0x52, 0x54, 0x00]);
+  return mac;
 }

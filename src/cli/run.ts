@@ -45,6 +45,8 @@ const spec: CommandSpec = {
     { name: 'bios', kind: 'string', valueName: 'builtin|none|FILE', description: 'builtin SBI (default), none (bare metal), or firmware to run in M-mode' },
     { name: 'memory', kind: 'integer', valueName: 'MiB', description: 'guest RAM at 0x80000000 in MiB (default 256; 128 with --bios none)' },
     { name: 'cpus', kind: 'integer', valueName: 'N', description: 'number of harts, 1-8 (default 1)' },
+    { name: 'disk', kind: 'string', valueName: 'PATH[,format=raw|qcow2][,readonly=on][,cache=writeback|none]', description: 'a virtio-blk disk (repeatable: vda, vdb, ...)', repeatable: true },
+    { name: 'net', kind: 'string', valueName: 'user[,hostfwd=...]|switch=NAME|socket,listen=ADDR|socket,connect=ADDR', description: 'a virtio-net NIC and its backend (repeatable); mac=XX:..', repeatable: true },
     { name: 'clock', kind: 'string', valueName: 'host|virtual', description: 'guest time from the host clock (default) or from instructions (deterministic)' },
     { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
     {

@@ -125,7 +125,11 @@ export class VirtMachine {
   instructions = 0;
   resets = 0;
 
-  constructor(config: VirtConfig, host: VirtHost) {
+  /**
+   * With `options.boot === false` the machine is built but not booted (no images loaded, RAM left
+   * zero): for restoring a snapshot into it.
+   */
+  constructor(config: VirtConfig, host: VirtHost, options: { boot?: boolean } = {}) {
     validateConfig(config);
     this.config = config;
     this.host = host;
@@ -200,7 +204,33 @@ export class VirtMachine {
       clint: this.clint.saveState(),
       plic: this.plic.saveState(),
     };
+    if (options.boot !== false) this.boot();
+  }
+
+  /** Resets the machine as a power cycle would: reloads the images, resets harts and devices. */
+  reset(): void {
+    this.resets++;
     this.boot();
+  }
+
+  /** Makes mtime() read `ticks` from now on (snapshot restore). */
+  setMtime(ticks: number): void {
+    if (this.config.clock === 'virtual') {
+      this.virtualTicks = ticks - Math.floor(this.instructions / INSTRUCTIONS_PER_TICK);
+    } else {
+      this.hostOriginMs = this.host.monotonicMs() - ticks / (TIMEBASE_HZ / 1000);
+    }
+  }
+
+  /** A copy of the console input not yet delivered to the guest. */
+  pendingInput(): Uint8Array {
+    return Uint8Array.from(this.inputQueue);
+  }
+
+  /** Replaces the queued console input (snapshot restore). */
+  setPendingInput(bytes: Uint8Array): void {
+    this.inputQueue.length = 0;
+    for (const b of bytes) this.inputQueue.push(b);
   }
 
   /** Guest time in 10 MHz ticks. */
@@ -329,6 +359,7 @@ export class VirtMachine {
     let lastYield = host.monotonicMs();
     for (;;) {
       if (this.stopRequested) {
+        this.stopRequested = false; // run() may be called again to continue
         this.flushOutput();
         return { kind: 'stopped' };
       }
@@ -354,8 +385,7 @@ export class VirtMachine {
         const p = this.pending;
         this.pending = null;
         if (p.kind === 'reset') {
-          this.resets++;
-          this.boot();
+          this.reset();
           continue;
         }
         this.flushOutput();
@@ -373,8 +403,12 @@ export class VirtMachine {
         this.flushOutput();
         const deadline = this.nextDeadline();
         if (this.config.clock === 'virtual') {
-          if (Number.isFinite(deadline)) this.virtualTicks += Math.max(0, deadline - this.mtime());
-          else await host.sleep(1);
+          // Jump guest time to the deadline (what the guest sees stays deterministic), and let host
+          // time pass at about the same pace (at most 10 ms), so an idle guest costs no CPU and
+          // console input gets in.
+          const delta = Number.isFinite(deadline) ? Math.max(0, deadline - this.mtime()) : 0;
+          this.virtualTicks += delta;
+          await host.sleep(Math.min(10, delta / (TIMEBASE_HZ / 1000)));
         } else {
           const ms = Number.isFinite(deadline) ? Math.min(10, Math.max(0, (deadline - now) / (TIMEBASE_HZ / 1000))) : 10;
           await host.sleep(ms);

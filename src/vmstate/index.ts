@@ -1,0 +1,13 @@
+/** The VM state layer's public face: the snapshot file format and whole-machine save/restore. */
+export {
+  writeSnapshot, readSnapshot, readSnapshotInto, parseSnapshot, SnapshotError,
+  SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_PAGE_SIZE, SNAPSHOT_CHUNK_PAGES,
+  type SnapshotErrorCode, type SnapshotSection, type SnapshotRam, type SnapshotInput, type Snapshot,
+  type SnapshotCompression, type SnapshotRamInfo, type ParsedSnapshot,
+} from './snapshot.js';
+export {
+  saveMachine, restoreMachine, restoreMachineFromFile, snapshotConfigOf, parseSnapshotConfig,
+  checkConfigMatches, ramViews, quiesceMachine, describeVirtio, BOARD_STATE_VERSION,
+  type SnapshottableMachine, type SnapshotMachineConfig, type BoardState,
+} from './machine-state.js';
+export { crc32 } from './crc32.js';
