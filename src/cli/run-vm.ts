@@ -29,7 +29,12 @@ import { openImageFile } from '../host/node-file.js';
 import { openUserNet } from '../host/user-net-host.js';
 import type { BlockBackend } from '../block/backend.js';
 import type { DiskOption } from './device-options.js';
-import type { VirtioSpec } from '../machine/virt.js';
+import type { MachineStop, VirtioSpec } from '../machine/virt.js';
+import {
+  FileSnapshotStore, MachineMonitorTarget, MonitorError, QmpMonitor, QmpServer, nodeSnapshotCompression,
+  parseMonitorAddress, registerMonitorCommands,
+} from '../monitor/index.js';
+import { restoreMachineFromFile, SnapshotError } from '../vmstate/index.js';
 
 const CTRL_A = 0x01;
 const HINT = 'tsvm run --help';
@@ -89,6 +94,11 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   append ??= 'console=ttyS0';
 
   const diskOptions = args.strings('disk').map(parseDiskOption);
+  const monitorSpec = args.string('monitor');
+  const monitorAddress = monitorSpec === undefined ? undefined : parseMonitorAddress(monitorSpec);
+  const restorePath = args.string('restore');
+  const snapshotDir = args.string('snapshot-dir') ??
+    (diskOptions.length > 0 ? `${diskOptions[0].path}.snapshots` : join(process.cwd(), 'tsvm-snapshots'));
   const netOptions = args.strings('net').map(parseNetOption);
 
   let config: VirtConfig;
@@ -113,6 +123,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
     }
     virtio.push('rng', 'console');
     config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, virtio };
+    const restoreBytes = restorePath === undefined ? undefined : await readInput(restorePath, 'snapshot');
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),
       wallClockMs: () => Date.now(),
@@ -122,11 +133,16 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       entropy: (buf) => {
         randomFillSync(buf);
       },
-    });
+      log: (message) => io.writeStderr(`tsvm: ${message}\n`),
+    }, { boot: restoreBytes === undefined });
+    if (restoreBytes !== undefined) {
+      restoreMachineFromFile(machine, restoreBytes, nodeSnapshotCompression, { ramIsZero: true });
+    }
   } catch (e) {
     for (const close of closers) await close();
     if (e instanceof LoaderError || e instanceof MachineConfigError || e instanceof ElfError ||
-      e instanceof LinkError || (e instanceof Error && (e.name === 'BlockError' || e.name === 'UserNetConfigError'))) {
+      e instanceof LinkError || e instanceof SnapshotError ||
+      (e instanceof Error && (e.name === 'BlockError' || e.name === 'UserNetConfigError'))) {
       io.writeStderr(`tsvm: ${e.message}\n`);
       return EXIT_FAILURE;
     }
@@ -141,6 +157,12 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   let quitRequested = false;
+  /** Extra actions when the user stops the VM (the monitor's run loop must end too). */
+  const stopHooks: (() => void)[] = [];
+  const stopMachine = (): void => {
+    machine.stop();
+    for (const hook of stopHooks) hook();
+  };
   let escape = false;
   const onData = (chunk: Buffer): void => {
     const out: number[] = [];
@@ -154,7 +176,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
         if (b === 0x78 /* x */) {
           io.writeStderr('\r\ntsvm: terminated by Ctrl-A x\r\n');
           quitRequested = true;
-          machine.stop();
+          stopMachine();
         } else if (b === 0x68 /* h */ || b === 0x3f) {
           io.writeStderr('\r\nC-a h    print this help\r\nC-a x    exit tsvm\r\nC-a C-a  send C-a to the guest\r\n');
         } else if (b === CTRL_A) {
@@ -174,16 +196,41 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   let stopSignal: 'SIGINT' | 'SIGTERM' | null = null;
   const removeInterrupt = io.onInterrupt((name) => {
     stopSignal = name;
-    machine.stop();
+    stopMachine();
   });
   let timedOut = false;
   const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => {
     timedOut = true;
-    machine.stop();
+    stopMachine();
   }, timeoutSeconds * 1000);
 
+  let server: QmpServer | undefined;
   try {
-    const result = await machine.run();
+    let result: MachineStop;
+    if (monitorAddress === undefined) {
+      result = await machine.run();
+    } else {
+      // The monitor owns the run loop (stop/cont/snapshots); the VM ends when the guest powers
+      // off, on `quit`, or on Ctrl-A x / a signal.
+      const m = machine;
+      const monitor = new QmpMonitor();
+      const ended = new Promise<MachineStop>((resolve) => {
+        const target = new MachineMonitorTarget(m, {
+          store: new FileSnapshotStore(snapshotDir),
+          compression: nodeSnapshotCompression,
+          threadId: process.pid,
+          emitEvent: (event, data) => monitor.emitEvent(event, data),
+          onExit: (reason) => resolve(reason.kind === 'quit' ? { kind: 'poweroff', code: 0 } : reason),
+        });
+        registerMonitorCommands(monitor, target);
+        stopHooks.push(() => target.quit());
+        target.start();
+      });
+      server = new QmpServer(monitor, monitorAddress);
+      await server.listen();
+      result = await ended;
+      if (quitRequested || timedOut || stopSignal !== null) result = { kind: 'stopped' };
+    }
     switch (result.kind) {
       case 'poweroff':
         if (result.code !== 0) io.writeStderr(`tsvm: the guest reported failure (code ${result.code})\n`);
@@ -201,7 +248,14 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
         return stopSignal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
     }
     return EXIT_FAILURE;
+  } catch (e) {
+    if (e instanceof MonitorError) {
+      io.writeStderr(`tsvm: ${e.message}\n`);
+      return EXIT_FAILURE;
+    }
+    throw e;
   } finally {
+    await server?.close();
     if (timer !== undefined) clearTimeout(timer);
     removeInterrupt();
     stdin.off('data', onData);
