@@ -426,7 +426,7 @@ class Fuzzer {
       this.hostEvents();
       const s = this.net.stats;
       if (s.internalErrors > 0) {
-        throw new Error(`internal error after frame ${i}: ${String((this.net as { lastInternalError?: unknown }).lastInternalError)}`);
+        throw new Error(`internal error after frame ${i}: ${String(this.net.lastInternalError)}`);
       }
       assert.ok(s.tcpOpen <= 1024 && s.udpOpen <= 256);
     }
@@ -460,7 +460,7 @@ test(`user network survives ${frames} random and mutated frames (seed ${seed})`,
   fz.net.send(tcpFrame({ dst: ip('198.51.100.1'), srcPort: 1, dstPort: 2, seq: 0, flags: F_SYN }));
   assert.equal(fz.net.stats.framesIn, frames, 'a closed backend ignores frames');
   const ms = Date.now() - start;
-  assert.ok(ms < 20_000, `took ${ms} ms`);
+  assert.ok(ms < (20_000 * Math.max(frames, 110_000)) / 110_000, `took ${ms} ms`); // the budget is 20 s for the default run
 });
 
 test('restricted user network under the same fuzz', () => {

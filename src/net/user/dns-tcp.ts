@@ -5,7 +5,7 @@
  * through UserNetHost.dnsQuery and its answer comes back length-prefixed.
  */
 
-import type { HostTcpEvents, HostTcpSocket, UserNetHost } from './host.js';
+import type { HostTcpEvents, HostTcpSocket, UserNetHost, UserNetTimer } from './host.js';
 
 /** Queries one connection may have outstanding (RFC 7766 §6.2.1.1 pipelining, bounded). */
 const MAX_PENDING = 16;
@@ -21,6 +21,8 @@ export class DnsTcpStream implements HostTcpSocket {
   private pending = 0;
   private ended = false;
   private closed = false;
+  /** Pending zero-delay timers (events are never delivered synchronously). */
+  private readonly timers = new Set<UserNetTimer>();
 
   /** `serverFailure` builds the SERVFAIL answer used when the host resolver gives none; `onQuery` counts queries. */
   constructor(host: UserNetHost, serverFailure: (query: Uint8Array) => Uint8Array, onQuery: () => void = () => undefined) {
@@ -91,6 +93,8 @@ export class DnsTcpStream implements HostTcpSocket {
 
   abort(): void {
     this.closed = true;
+    for (const t of this.timers) t.cancel();
+    this.timers.clear();
   }
 
   /** After the guest's FIN and the last answer: our FIN, then gone. */
@@ -108,6 +112,10 @@ export class DnsTcpStream implements HostTcpSocket {
   }
 
   private later(fn: () => void): void {
-    this.host.setTimer(0, fn);
+    const t = this.host.setTimer(0, () => {
+      this.timers.delete(t);
+      fn();
+    });
+    this.timers.add(t);
   }
 }

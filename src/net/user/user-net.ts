@@ -608,23 +608,28 @@ class UserNet implements UserNetBackend, TcpContext {
   }
 
   private openUdpFlow(key: string, guestIp: Ipv4, guestPort: number): UdpFlow {
-    const flow: UdpFlow = { key, guestIp, guestPort, socket: null as unknown as HostUdpSocket, lastActiveMs: this.host.now(), timer: null };
-    flow.socket = this.host.udpOpen({
+    let flow: UdpFlow | null = null;
+    const socket = this.host.udpOpen({
       message: (data, address, port) =>
         this.enter(() => {
-          if (this.udp.get(key) !== flow) return;
+          if (flow === null || this.udp.get(key) !== flow) return;
           const from = isLoopbackText(address) ? this.hostIp : parseIpv4(address);
           if (from === null || port === 0) return;
           flow.lastActiveMs = this.host.now();
           this.sendToGuest(buildUdpFrame(from, port, guestIp, guestPort, data, this.nextIpId()), null);
         }),
-      error: () => this.enter(() => this.closeUdpFlow(flow)),
+      error: () =>
+        this.enter(() => {
+          if (flow !== null) this.closeUdpFlow(flow);
+        }),
     });
-    this.udp.set(key, flow);
+    const f: UdpFlow = { key, guestIp, guestPort, socket, lastActiveMs: this.host.now(), timer: null };
+    flow = f;
+    this.udp.set(key, f);
     this.stats.udpFlows++;
     this.stats.udpOpen = this.udp.size;
-    this.armIdle(flow, () => this.closeUdpFlow(flow));
-    return flow;
+    this.armIdle(f, () => this.closeUdpFlow(f));
+    return f;
   }
 
   /** Closes a flow after UDP_IDLE_MS without traffic (the timer re-arms itself while it is busy). */
