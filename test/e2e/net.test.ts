@@ -43,8 +43,10 @@ async function start(t: TestContext, args: string[]): Promise<Guest> {
 /** Waits until udhcpc has configured eth0 (it runs in the background from /init). */
 async function waitForLease(g: Guest): Promise<string> {
   for (let i = 0; i < 30; i++) {
-    const addr = await g.run("ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p'");
-    if (addr !== '') return addr;
+    // (Kernel messages may interleave with the output: take the line that is an address.)
+    const out = await g.run("ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p'");
+    const addr = out.split('\n').find((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l));
+    if (addr !== undefined) return addr;
     await g.run('sleep 1');
   }
   throw new Error(g.describe('eth0 got no DHCP lease'));
