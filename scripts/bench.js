@@ -12,7 +12,7 @@ if (b.status !== 0) process.exit(b.status ?? 1);
 const dir = join(root, 'dist', 'bench');
 const only = process.argv.slice(2);
 const benches = existsSync(dir)
-  ? readdirSync(dir).filter((f) => f.endsWith('.js') && (only.length === 0 || only.some((o) => f.includes(o)))).sort()
+  ? readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'support.js' && (only.length === 0 || only.some((o) => f.includes(o)))).sort()
   : [];
 let failed = 0;
 for (const f of benches) {

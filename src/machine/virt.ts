@@ -118,6 +118,8 @@ export class VirtMachine {
   private readonly inputQueue: number[] = [];
   private pending: { kind: 'poweroff' | 'reset' | 'fail'; code: number } | null = null;
   private stopRequested = false;
+  /** Set while the run loop waits idle: calling it ends the wait. */
+  private waker: (() => void) | null = null;
   /** Virtual clock ticks (clock 'virtual'), or the host-clock origin (clock 'host'). */
   private virtualTicks = 0;
   private hostOriginMs = 0;
@@ -153,9 +155,9 @@ export class VirtMachine {
     this.plic = new Plic(lines);
     this.uart = new Uart16550({
       output: (byte) => this.emitByte(byte),
-      interrupt: (level) => this.plic.setIrq(VIRT_UART0_IRQ, level),
+      interrupt: (level) => this.setIrq(VIRT_UART0_IRQ, level),
     });
-    this.rtc = new GoldfishRtc(() => host.wallClockMs(), (level) => this.plic.setIrq(VIRT_RTC_IRQ, level));
+    this.rtc = new GoldfishRtc(() => host.wallClockMs(), (level) => this.setIrq(VIRT_RTC_IRQ, level));
     const test = new SifiveTest((event: SifiveTestEvent) => this.systemEvent(event.kind, event.code));
     this.vm.registerMmio(VIRT_TEST_BASE, SIFIVE_TEST_SIZE, test);
     this.vm.registerMmio(VIRT_RTC_BASE, GOLDFISH_RTC_SIZE, this.rtc);
@@ -196,7 +198,7 @@ export class VirtMachine {
         device = blk;
       }
       const transport = new VirtioMmioTransport(this.vm.memory, device,
-        (level) => this.plic.setIrq(VIRT_VIRTIO_IRQ + slot, level));
+        (level) => this.setIrq(VIRT_VIRTIO_IRQ + slot, level));
       this.virtio.push(transport);
       this.vm.registerMmio(base, VIRTIO_MMIO_SIZE, transport);
     }
@@ -318,6 +320,37 @@ export class VirtMachine {
   /** Feeds console input (the UART, and the SBI / virtio consoles). */
   input(bytes: Uint8Array): void {
     for (const b of bytes) this.inputQueue.push(b);
+    this.wake();
+  }
+
+  /** A device interrupt line: to the PLIC; a rising line also wakes an idle machine at once. */
+  private setIrq(source: number, level: boolean): void {
+    this.plic.setIrq(source, level);
+    if (level) this.wake();
+  }
+
+  /** Resolves the idle wait early (an I/O completion or input arrived while the harts slept). */
+  private wake(): void {
+    const w = this.waker;
+    if (w !== null) {
+      this.waker = null;
+      w();
+    }
+  }
+
+  /** Waits up to `ms` for time to pass, or less if wake() is called. */
+  private idleWait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        this.waker = null;
+        resolve();
+      };
+      this.waker = finish;
+      void this.host.sleep(ms).then(finish);
+    });
   }
 
   /** Asks run() to return { kind: 'stopped' } at the next slice boundary. */
@@ -408,10 +441,10 @@ export class VirtMachine {
           // console input gets in.
           const delta = Number.isFinite(deadline) ? Math.max(0, deadline - this.mtime()) : 0;
           this.virtualTicks += delta;
-          await host.sleep(Math.min(10, delta / (TIMEBASE_HZ / 1000)));
+          await this.idleWait(Math.min(10, delta / (TIMEBASE_HZ / 1000)));
         } else {
           const ms = Number.isFinite(deadline) ? Math.min(10, Math.max(0, (deadline - now) / (TIMEBASE_HZ / 1000))) : 10;
-          await host.sleep(ms);
+          await this.idleWait(ms);
         }
         lastYield = host.monotonicMs();
         continue;
