@@ -24,6 +24,11 @@ import {
 import { DECODED_PAGE_WORDS, Op, decode16, decode32 } from './decode.js';
 import { MmioValue, PAGE_CODE, PAGE_SIZE, PhysicalMemory, type CodePageListener } from './memory.js';
 import * as sf from './softfloat.js';
+import { JitEngine, type JitOptions } from '../jit/engine.js';
+import {
+  HART_STATE_BYTES, HS_F, HS_LOAD, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_TLB_XOFF,
+  HS_TLB_XTAG, HS_X, JIT_TLB_ENTRIES, JitCall, JitExit,
+} from '../jit/layout.js';
 
 export const enum ExitReason {
   Budget = 0,
@@ -36,6 +41,11 @@ export interface HartOptions {
   hartId?: number;
   /** The platform timer (mtime) in ticks, read by the `time` CSR. */
   timeSource?: () => number;
+  /**
+   * Run hot code translated to WebAssembly (src/jit) instead of interpreting it; the interpreter
+   * stays the default and the reference. The hart then keeps its registers and TLB in the arena.
+   */
+  jit?: boolean | JitOptions;
 }
 
 const TLB_BITS = 9;
@@ -157,10 +167,13 @@ export class Hart implements CodePageListener {
   readonly mem: PhysicalMemory;
   private readonly timeSource: () => number;
 
-  /** Integer registers as int32 pairs; index 64/65 is the sink for writes to x0. */
-  readonly x = new Int32Array(66);
+  /**
+   * Integer registers as int32 pairs; index 64/65 is the sink for writes to x0. With the JIT this
+   * is a view of the hart's state area in the arena (re-created when the arena grows).
+   */
+  x = new Int32Array(66);
   /** FP registers as raw 64-bit patterns (int32 pairs). */
-  readonly f = new Int32Array(64);
+  f = new Int32Array(64);
   pcLo = 0;
   pcHi = 0;
   /** Current privilege: 0 U, 1 S, 3 M (read and set from outside through `priv`). */
@@ -189,12 +202,12 @@ export class Hart implements CodePageListener {
   private resAddr = 0;
 
   // ---- TLB ----
-  private readonly tlbRTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
-  private readonly tlbWTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
-  private readonly tlbXTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
-  private readonly tlbROff = new Int32Array(4 * TLB_SIZE);
-  private readonly tlbWOff = new Int32Array(4 * TLB_SIZE);
-  private readonly tlbXOff = new Int32Array(4 * TLB_SIZE);
+  private tlbRTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  private tlbWTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  private tlbXTag = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  private tlbROff = new Int32Array(4 * TLB_SIZE);
+  private tlbWOff = new Int32Array(4 * TLB_SIZE);
+  private tlbXOff = new Int32Array(4 * TLB_SIZE);
   private dBase = SET_M * TLB_SIZE; // TLB set for data accesses
   private dPriv = PRIV_M; // effective privilege of data accesses (MPRV)
   private iBase = SET_M * TLB_SIZE;
@@ -220,12 +233,42 @@ export class Hart implements CodePageListener {
   private faultTvalLo = 0;
   private faultTvalHi = 0;
 
+  // ---- JIT (null: interpreter only) ----
+  /** The JIT engine of this hart, when enabled (its `stats` say what was translated). */
+  readonly jit: JitEngine | null = null;
+  private jitState = 0; // arena offset of the state area (layout.ts)
+  private jitLoadResult = new Int32Array(2);
+  private runBudget = 0;
+
   constructor(memory: PhysicalMemory, options: HartOptions = {}) {
     this.mem = memory;
     this.hartId = options.hartId ?? 0;
     this.timeSource = options.timeSource ?? (() => 0);
     memory.addListener(this);
+    if (options.jit !== undefined && options.jit !== false) {
+      if (JIT_TLB_ENTRIES !== 4 * TLB_SIZE) throw new Error('JIT TLB layout does not match the hart');
+      this.jitState = memory.reserve(HART_STATE_BYTES);
+      this.mapJitState();
+      memory.addGrowListener(() => this.mapJitState());
+      this.jit = new JitEngine(this, memory, this.jitState, options.jit === true ? {} : options.jit);
+      this.flushTlbAll();
+    }
     this.reset();
+  }
+
+  /** Points the registers and TLB at the state area in the arena (again, after it grew). */
+  private mapJitState(): void {
+    const buf = this.mem.arena;
+    const s = this.jitState;
+    this.x = new Int32Array(buf, s + HS_X, 66);
+    this.f = new Int32Array(buf, s + HS_F, 64);
+    this.jitLoadResult = new Int32Array(buf, s + HS_LOAD, 2);
+    this.tlbRTag = new Float64Array(buf, s + HS_TLB_RTAG, JIT_TLB_ENTRIES);
+    this.tlbWTag = new Float64Array(buf, s + HS_TLB_WTAG, JIT_TLB_ENTRIES);
+    this.tlbXTag = new Float64Array(buf, s + HS_TLB_XTAG, JIT_TLB_ENTRIES);
+    this.tlbROff = new Int32Array(buf, s + HS_TLB_ROFF, JIT_TLB_ENTRIES);
+    this.tlbWOff = new Int32Array(buf, s + HS_TLB_WOFF, JIT_TLB_ENTRIES);
+    this.tlbXOff = new Int32Array(buf, s + HS_TLB_XOFF, JIT_TLB_ENTRIES);
   }
 
   /** Resets to the architectural reset state: M-mode, pc = 0x1000, interrupts off. */
@@ -272,6 +315,14 @@ export class Hart implements CodePageListener {
     let n = budget;
     let exit: ExitReason = ExitReason.Budget;
     this.waiting = false;
+    const jit = this.jit;
+    // With the JIT: 0 = enter translated code at each page visit; > 0 = interpret that many
+    // instructions one at a time first; -1 = interpret the next page visit normally.
+    let jitSteps = 0;
+    // Set when the engines switched where the interpreter alone would not have left its inner
+    // loop: interrupts are not taken there, so both engines take them at the same instructions.
+    let jitQuiet = false;
+    this.runBudget = budget;
 
     outer: for (;;) {
       if (this.exitPending >= 0) {
@@ -280,7 +331,8 @@ export class Hart implements CodePageListener {
         break;
       }
       if (n <= 0) break;
-      if (this.irqCheck && this.takeInterrupt()) continue;
+      if (this.irqCheck && !jitQuiet && this.takeInterrupt()) continue;
+      jitQuiet = false;
 
       let code = this.fetchPage();
       if (code === null) {
@@ -291,8 +343,31 @@ export class Hart implements CodePageListener {
       const baseHi = this.pcHi;
       let k = (this.pcLo & 0xfff) << 1;
       let limit = PAGE_LIMIT;
+      let stepping = false;
+      if (jit !== null) {
+        if (jitSteps === 0) {
+          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase);
+          if (r >= 0) {
+            n = r;
+            jitSteps = this.jitExit(jit);
+            jitQuiet = jitSteps !== 0;
+            continue outer;
+          }
+          if (r === -2) jitSteps = jit.steps;
+        }
+        if (jitSteps > 0) {
+          jitSteps--;
+          limit = 0; // one instruction, then back to the top
+          stepping = true;
+        } else {
+          jitSteps = 0;
+        }
+      }
       const dBase = this.dBase;
       const gen = mem.codeGeneration;
+      const nVisit = n;
+      const visitCode = code;
+      const k0 = k;
 
       inner: for (;;) {
         const w0 = code[k];
@@ -866,10 +941,76 @@ export class Hart implements CodePageListener {
         this.pcLo = lo;
         this.pcHi = (baseHi + ((lo >>> 0) < (baseLo >>> 0) ? 1 : 0)) | 0;
       }
+      if (jit !== null) {
+        if (stepping) {
+          jitQuiet = this.jitStepQuiet(visitCode[k0] & 0xff, k, gen, baseLo, baseHi);
+          if (!jitQuiet) jitSteps = 0;
+        }
+        jit.noteInterpreted(this.codeArenaOffset >>> 12, nVisit - n);
+      }
       continue outer;
     }
     this.instretBase += budget - n;
     return exit;
+  }
+
+  // ==================================================================================
+  // JIT plumbing: the exit of translated code, and its callouts (src/jit/layout.ts JitCall).
+  // Translated code keeps the registers in `x` itself, so callouts see and change them as the
+  // interpreter's slow paths do.
+  // ==================================================================================
+
+  /** Takes the pc from translated code's exit report; returns the next jitSteps. */
+  private jitExit(jit: JitEngine): number {
+    const kind = jit.exitKind;
+    if (kind !== JitExit.PcSet) {
+      this.pcLo = jit.exitPcLo;
+      this.pcHi = jit.exitPcHi;
+    }
+    return kind === JitExit.Step || kind === JitExit.Miss ? 1 : kind === JitExit.Budget ? -1 : 0;
+  }
+
+  /**
+   * After interpreting one instruction (op) for the JIT: true when the interpreter alone would
+   * have gone on in its inner loop (so the top of the outer loop must not take interrupts).
+   */
+  private jitStepQuiet(op: number, k: number, gen: number, baseLo: number, baseHi: number): boolean {
+    if (this.exitPending >= 0 || this.mem.codeGeneration !== gen || op === Op.CrossPage) return false;
+    if (k >= 0) return k < PAGE_LIMIT; // went on sequentially, inside the page
+    // A jump or taken branch the one-instruction limit sent to the top: was it inside the page?
+    return (op === Op.Jal || op === Op.Jalr || (op >= Op.Beq && op <= Op.Bgeu)) &&
+      (this.pcLo & ~0xfff) === baseLo && this.pcHi === baseHi;
+  }
+
+  /** @internal A load translated code could not do inline (TLB miss, misaligned, MMIO, fault). */
+  jitLoad(pcLo: number, pcHi: number, lo: number, hi: number, op: number): number {
+    this.pcLo = pcLo;
+    this.pcHi = pcHi;
+    if (!this.loadSlow(lo, hi, op)) return JitCall.PcSet;
+    this.jitLoadResult[0] = this.ldLo;
+    this.jitLoadResult[1] = this.ldHi;
+    return this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
+  }
+
+  /** @internal A store translated code could not do inline (also every store to a code page). */
+  jitStore(pcLo: number, pcHi: number, lo: number, hi: number, size: number, vLo: number, vHi: number): number {
+    this.pcLo = pcLo;
+    this.pcHi = pcHi;
+    const gen = this.mem.codeGeneration;
+    if (!this.storeSlow(lo, hi, size, vLo, vHi)) return JitCall.PcSet;
+    return this.mem.codeGeneration !== gen || this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
+  }
+
+  /** @internal An out-of-line instruction (system, CSR, atomic, FP); `n` = budget left before it. */
+  jitSlow(pcLo: number, pcHi: number, w0: number, w1: number, w2: number, step: number, n: number): number {
+    this.pcLo = pcLo;
+    this.pcHi = pcHi;
+    this.retiredInRun = this.runBudget - n;
+    const gen = this.mem.codeGeneration;
+    const r = this.execSlow(w0, w1, w2, step);
+    if (r === 0) return this.mem.codeGeneration !== gen || this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
+    if (r === 1) this.irqCheck = true;
+    return JitCall.PcSet;
   }
 
   // ==================================================================================
@@ -1194,7 +1335,7 @@ export class Hart implements CodePageListener {
         return false;
       }
       const flags = mem.pageFlags[page];
-      if (flags !== 0) mem.invalidateCode(page);
+      if (flags !== 0) mem.invalidateCodeRange(page, off & 0xfff, size);
       if (size === 8 && (off & 7) === 0) {
         mem.i32[off >> 2] = vLo;
         mem.i32[(off >> 2) + 1] = vHi;

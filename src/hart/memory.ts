@@ -1,8 +1,12 @@
 /**
  * Guest physical memory: RAM/ROM regions backed by one host arena, plus MMIO regions.
  *
- * All RAM and ROM regions live in a single ArrayBuffer (the "arena") so a TLB entry can map a guest
- * page to one arena offset, and (later) the JIT can address guest RAM in one WebAssembly.Memory.
+ * All RAM and ROM regions live in a single buffer (the "arena") so a TLB entry can map a guest
+ * page to one arena offset. The arena is the buffer of a WebAssembly.Memory, so code translated by
+ * the JIT (src/jit) addresses guest RAM directly; the memory grows in place (`memory.grow`) as
+ * regions are added, and every view is re-created after growth (the old buffer is detached).
+ * Besides RAM and ROM the arena can hold reserved areas that no guest address maps to (a JIT-enabled
+ * hart keeps its registers and TLB there, see `reserve`).
  * Per arena page (4 KiB) the memory keeps:
  *   - a dirty byte (set when a page may have been written; read and cleared by getDirtyLog),
  *   - flags saying that writes must take the slow path (the page holds decoded code, or a watched
@@ -13,6 +17,9 @@
  * Physical addresses are JS numbers (exact below 2^53; RISC-V physical addresses are at most 56 bits
  * and nothing is mapped above 2^53 here).
  */
+
+import { Op } from './decode.js';
+import { WASM_PAGE_SIZE, wasmApi, type WasmMemory } from './wasm-api.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -73,8 +80,16 @@ export class MemoryError extends Error {
   }
 }
 
+/** Largest arena: the WebAssembly memory is 32-bit, and views stay below 2^32 bytes. */
+const MAX_ARENA = 0xffff_f000;
+
 export class PhysicalMemory {
-  arena: ArrayBuffer = new ArrayBuffer(0);
+  /** The WebAssembly memory whose buffer is the arena (JIT code imports it). */
+  readonly wasmMemory: WasmMemory = new wasmApi.Memory({ initial: 0 });
+  /** The arena: the memory's current buffer (a multiple of 64 KiB; `arenaSize` bytes are in use). */
+  arena: ArrayBuffer = this.wasmMemory.buffer;
+  /** Bytes of the arena in use by regions and reserved areas (page aligned). */
+  arenaSize = 0;
   u8: Uint8Array = new Uint8Array(this.arena);
   u16: Uint16Array = new Uint16Array(this.arena);
   i32: Int32Array = new Int32Array(this.arena);
@@ -91,6 +106,7 @@ export class PhysicalMemory {
   readonly mmio: MmioRegion[] = [];
   private readonly watches: WriteWatch[] = [];
   private readonly listeners: CodePageListener[] = [];
+  private readonly growListeners: (() => void)[] = [];
   /** Bumped whenever decoded code is invalidated, so a running hart notices. */
   codeGeneration = 0;
 
@@ -103,31 +119,57 @@ export class PhysicalMemory {
       throw new MemoryError('EINVAL', `RAM size ${size} must be a positive multiple of ${PAGE_SIZE}`);
     }
     this.checkOverlap(base, size);
-    const arenaOffset = this.arena.byteLength;
-    const total = arenaOffset + size;
-    if (total > 0xffff_f000) {
+    const arenaOffset = this.arenaSize;
+    this.growArena(arenaOffset + size);
+    if (options.readonly) this.readonlyPages.fill(1, arenaOffset >>> PAGE_SHIFT, this.arenaSize >>> PAGE_SHIFT);
+    const region: RamRegion = { base, size, readonly: options.readonly === true, arenaOffset };
+    this.ram.push(region);
+    return region;
+  }
+
+  /**
+   * Reserves `size` bytes (rounded up to whole pages) of the arena that no guest address maps to,
+   * zero-filled; returns their arena offset. Views of them must be re-created after the arena
+   * grows (see addGrowListener).
+   */
+  reserve(size: number): number {
+    if (!Number.isSafeInteger(size) || size <= 0) throw new MemoryError('EINVAL', `bad reservation size ${size}`);
+    const offset = this.arenaSize;
+    this.growArena(offset + Math.ceil(size / PAGE_SIZE) * PAGE_SIZE);
+    return offset;
+  }
+
+  /** Calls `listener` after the arena has grown (its buffer, and every view of it, was replaced). */
+  addGrowListener(listener: () => void): void {
+    this.growListeners.push(listener);
+  }
+
+  private growArena(total: number): void {
+    if (total > MAX_ARENA) {
       throw new MemoryError('ENOMEM', `guest memory of ${total} bytes exceeds the 4 GiB arena limit`);
     }
-    let next: ArrayBuffer;
-    try {
-      next = new ArrayBuffer(total);
-    } catch (cause) {
-      throw new MemoryError('ENOMEM', `cannot allocate ${total} bytes of guest memory`);
+    const have = this.wasmMemory.buffer.byteLength / WASM_PAGE_SIZE;
+    const need = Math.ceil(total / WASM_PAGE_SIZE);
+    if (need > have) {
+      try {
+        this.wasmMemory.grow(need - have);
+      } catch {
+        throw new MemoryError('ENOMEM', `cannot allocate ${total} bytes of guest memory`);
+      }
     }
-    new Uint8Array(next).set(this.u8);
-    this.arena = next;
-    this.u8 = new Uint8Array(next);
-    this.u16 = new Uint16Array(next);
-    this.i32 = new Int32Array(next);
+    const buffer = this.wasmMemory.buffer;
+    this.arena = buffer;
+    this.arenaSize = total;
+    this.u8 = new Uint8Array(buffer, 0, total);
+    this.u16 = new Uint16Array(buffer, 0, total >>> 1);
+    this.i32 = new Int32Array(buffer, 0, total >>> 2);
     const pages = total >>> PAGE_SHIFT;
     this.dirty = grow(this.dirty, pages);
     this.pageFlags = grow(this.pageFlags, pages);
     this.readonlyPages = grow(this.readonlyPages, pages);
-    if (options.readonly) this.readonlyPages.fill(1, arenaOffset >>> PAGE_SHIFT, pages);
     this.decodedPages.length = pages;
-    const region: RamRegion = { base, size, readonly: options.readonly === true, arenaOffset };
-    this.ram.push(region);
-    return region;
+    const ls = this.growListeners;
+    for (let i = 0; i < ls.length; i++) ls[i]();
   }
 
   addMmio(base: number, size: number, handler: MmioHandler): MmioRegion {
@@ -195,6 +237,31 @@ export class PhysicalMemory {
     this.codeGeneration++;
   }
 
+  /**
+   * Called before a slow-path write of `size` bytes at `offset` inside an arena page with flags
+   * set: drops the page's decoded code only when the write overlaps a decoded instruction, so data
+   * sharing a page with code (common in small programs and in kernels' data near text) does not
+   * force code to be decoded, and translated, again.
+   */
+  invalidateCodeRange(arenaPage: number, offset: number, size: number): void {
+    if ((this.pageFlags[arenaPage] & PAGE_CODE) === 0) return;
+    const code = this.decodedPages[arenaPage];
+    if (code === undefined) {
+      this.invalidateCode(arenaPage);
+      return;
+    }
+    // An instruction (2 or 4 bytes, at an even offset) overlaps [offset, offset + size) when it
+    // starts at most 3 bytes before the range or inside it.
+    const end = Math.min(offset + size, PAGE_SIZE);
+    for (let s = Math.max(0, (offset - 3) & ~1); s < end; s += 2) {
+      const k = s << 1; // slot index * 4
+      if ((code[k] & 0xff) !== Op.Undecoded && s + (code[k + 3] >> 1) > offset) {
+        this.invalidateCode(arenaPage);
+        return;
+      }
+    }
+  }
+
   /** Runs watch callbacks for a completed write at a physical address. */
   notifyWrite(physAddr: number, size: number): void {
     const ws = this.watches;
@@ -225,7 +292,7 @@ export class PhysicalMemory {
       const pageLeft = PAGE_SIZE - (off % PAGE_SIZE);
       const n = Math.min(pageLeft, data.length - done, this.ramLeft(pa));
       const page = off >>> PAGE_SHIFT;
-      if (this.pageFlags[page] !== 0) this.invalidateCode(page);
+      if (this.pageFlags[page] !== 0) this.invalidateCodeRange(page, off & (PAGE_SIZE - 1), n);
       this.u8.set(data.subarray(done, done + n), off);
       this.dirty[page] = 1;
       if ((this.pageFlags[page] & PAGE_WATCH) !== 0) this.notifyWrite(pa, n);

@@ -22,7 +22,7 @@
  *   0x8000_0000  +memoryMiB  RAM
  */
 
-import { Hart, ExitReason, PhysicalMemory, MemoryError } from '../hart/index.js';
+import { Hart, ExitReason, PhysicalMemory, MemoryError, type HartOptions } from '../hart/index.js';
 import {
   Clint,
   CLINT_SIZE,
@@ -77,6 +77,8 @@ export interface BareMetalOptions {
   signal?: { readonly aborted: boolean };
   /** Instructions per slice (default BARE_METAL_SLICE). */
   sliceInstructions?: number;
+  /** Run hot code through the WebAssembly JIT (default: interpreter only). See HartOptions.jit. */
+  jit?: HartOptions['jit'];
 }
 
 export type BareMetalStatus = 'pass' | 'fail' | 'timeout' | 'stopped' | 'poweroff' | 'reset';
@@ -173,6 +175,7 @@ export async function runBareMetal(options: BareMetalOptions): Promise<BareMetal
   const hart = new Hart(memory, {
     hartId: 0,
     timeSource: () => (clint === undefined ? 0 : clint.readMtime()),
+    jit: options.jit,
   });
   clint = new Clint([hart], () => (clock() - t0) * TICKS_PER_MS);
   const uart = new Uart16550({ output: consoleOut });

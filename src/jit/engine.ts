@@ -1,0 +1,410 @@
+/**
+ * The JIT engine of one hart: hotness per physical page, translation of hot pages (batched, many
+ * pages per WebAssembly module), the cache of translated pages, and entry into translated code.
+ *
+ * The hart's run loop calls `enter` whenever it starts executing in a page. Until the page is hot
+ * the engine declines (the interpreter runs and reports what it executed through
+ * `noteInterpreted`); once the page has run `hotThreshold` instructions in the interpreter it is
+ * translated, together with every other page that is at least a quarter as hot, into one module.
+ * Every page function is placed in one shared function table and called through one exported
+ * dispatcher, so the call from JS is the same (monomorphic) call whatever the page.
+ *
+ * A translation covers the code of the page that had run (see translate.ts). An entry into code it
+ * does not cover is left to the interpreter, which counts what it runs there; when that is hot in
+ * turn, the page is translated again. An entry inside a block makes the interpreter step to the
+ * block's end.
+ *
+ * A translation is tied to the decoded page it was made from: when a store invalidates the
+ * page's code, PhysicalMemory drops that decoded page, the interpreter makes a new one, and the
+ * identity check in `enter` drops the translation too.
+ */
+
+import { DECODED_PAGE_WORDS, SLOTS_PER_PAGE } from '../hart/decode.js';
+import type { PhysicalMemory } from '../hart/memory.js';
+import { wasmApi, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
+import { HS_EXIT_KIND, HS_EXIT_PC, JitExit } from './layout.js';
+import { FIRST_PAGE_FN, PAGE_FN_LOCALS, mulHelpers, translatePage } from './translate.js';
+import { Code, T, assembleModule, type FuncDef } from './wasm.js';
+
+/** The hart's side of the JIT: callouts from translated code (see layout.ts JitCall). */
+export interface JitHost {
+  jitLoad(pcLo: number, pcHi: number, addrLo: number, addrHi: number, op: number): number;
+  jitStore(pcLo: number, pcHi: number, addrLo: number, addrHi: number, size: number, valLo: number,
+    valHi: number): number;
+  jitSlow(pcLo: number, pcHi: number, w0: number, w1: number, w2: number, step: number, n: number): number;
+}
+
+export interface JitOptions {
+  /** Instructions a page runs in the interpreter before it is translated (default 50000). */
+  hotThreshold?: number;
+  /** Most pages translated into one module (default 64). */
+  maxPagesPerModule?: number;
+  /**
+   * Most pages translated at a time (default 1024); beyond, the oldest translations are dropped.
+   * Each takes 4 KiB of the arena (its block map), reserved when the hart is made.
+   */
+  capacity?: number;
+  /**
+   * Also translate code of a page the interpreter has not run yet, as far as control flow
+   * reaches (default false: only code that ran is translated; the rest exits to the interpreter).
+   * Useful with hotThreshold 0, to translate everything at once (tests).
+   */
+  decodeAhead?: boolean;
+}
+
+export interface JitStats {
+  /** WebAssembly modules created. */
+  modules: number;
+  /** Pages translated (a page translated again counts again). */
+  pages: number;
+  /** Blocks and instructions translated. */
+  blocks: number;
+  instructions: number;
+  /** Instructions retired by translated code. */
+  executed: number;
+  /** Translations dropped because their code was written. */
+  invalidations: number;
+  /** Pages translated again, to cover code that ran after their translation. */
+  retranslations: number;
+  /** Translations dropped to make room (capacity). */
+  evictions: number;
+  /** Milliseconds spent translating and compiling. */
+  compileMs: number;
+  /** Modules the host refused to compile (those pages stay interpreted), and the last reason. */
+  compileErrors: number;
+  lastError?: string;
+}
+
+/** The dispatcher: calls the translated page function at `index` of the shared table. */
+type DispatchFn = (index: number, slot: number, baseLo: number, baseHi: number, n: number, dBase: number) => number;
+
+interface Translated {
+  /** Its function's index in the shared table. */
+  index: number;
+  /** Its block map (translate.ts): index in the engine's pool. */
+  map: number;
+  code: Int32Array;
+  blockOf: Int16Array;
+  covered: Uint8Array;
+  /** Jumps to instructions inside blocks, by slot, since this translation was made. */
+  misses: Map<number, number> | undefined;
+  /** Instructions interpreted in this page's code no block covers; at hotThreshold, translate again. */
+  stale: number;
+}
+
+/** Bytes of a block map: an int16 per halfword slot of a page. */
+const MAP_BYTES = 2 * SLOTS_PER_PAGE;
+
+/** Jumps to one instruction inside a block before it becomes an entry point. */
+const INNER_MISSES_TO_RETRANSLATE = 4;
+
+const now = (): number => (globalThis as unknown as { performance?: { now(): number } }).performance?.now() ?? Date.now();
+
+export class JitEngine {
+  readonly stats: JitStats = {
+    modules: 0, pages: 0, blocks: 0, instructions: 0, executed: 0, invalidations: 0, retranslations: 0, evictions: 0, compileMs: 0,
+    compileErrors: 0,
+  };
+  /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
+  steps = 0;
+  private readonly hotThreshold: number;
+  private readonly maxPages: number;
+  private readonly decodeAhead: boolean;
+  private readonly pages: (Translated | undefined)[] = [];
+  private heat = new Float64Array(0);
+  /** Pages at least a quarter hot and not translated: candidates to share a module. */
+  private readonly warm = new Set<number>();
+  /** Extra entry points per page (jump targets inside blocks), forgotten when its code changes. */
+  private readonly hints = new Map<number, Set<number>>();
+  /** The page of the current interpreter visit when it runs code its translation does not cover. */
+  private uncoveredVisit = -1;
+  private ctl: Int32Array;
+  private readonly imports: Record<string, unknown>;
+  /**
+   * Every translated page function sits in this table; JS calls them all through one exported
+   * dispatcher (a monomorphic call, where calling each module's export would be megamorphic).
+   */
+  private readonly table: WasmTable;
+  private readonly dispatch: DispatchFn;
+  private readonly freeIndices: number[] = [];
+  /** Arena offset of the block maps (MAP_BYTES each), and the free ones. */
+  private readonly mapPool: number;
+  private readonly freeMaps: number[] = [];
+  /** Pages in the order they were translated (eviction order; may hold dropped pages). */
+  private readonly fifo: number[] = [];
+
+  constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
+    options: JitOptions = {}) {
+    this.hotThreshold = Math.max(0, options.hotThreshold ?? 50_000);
+    const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
+    this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
+    // Reserved now: the arena must not grow while the hart runs (its loop holds views of it).
+    this.mapPool = mem.reserve(capacity * MAP_BYTES);
+    for (let i = capacity - 1; i >= 0; i--) this.freeMaps.push(i);
+    this.decodeAhead = options.decodeAhead === true;
+    this.ctl = new Int32Array(mem.arena, state, 256);
+    mem.addGrowListener(() => {
+      this.ctl = new Int32Array(mem.arena, state, 256);
+    });
+    this.imports = {
+      mem: mem.wasmMemory,
+      ld: (a: number, b: number, c: number, d: number, e: number) => host.jitLoad(a, b, c, d, e),
+      st: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) =>
+        host.jitStore(a, b, c, d, e, f, g),
+      slow: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) =>
+        host.jitSlow(a, b, c, d, e, f, g),
+    };
+    this.table = new wasmApi.Table({ element: 'anyfunc', initial: 0 });
+    const body = new Code();
+    for (let i = 1; i <= 5; i++) body.get(i);
+    body.get(0);
+    body.callIndirect(0);
+    body.op(0x0b);
+    const bytes = assembleModule({
+      types: [
+        { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+        { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+      ],
+      importFuncs: [],
+      importTable: { module: 'h', name: 'table', min: 0 },
+      funcs: [{ type: 1, locals: [], body }],
+      exports: [{ name: 'run', func: 0 }],
+    });
+    const run = new wasmApi.Instance(new wasmApi.Module(bytes), { h: { table: this.table } }).exports.run;
+    if (typeof run !== 'function') throw new Error('JIT dispatcher lacks its export');
+    this.dispatch = run as DispatchFn;
+  }
+
+  /**
+   * Runs translated code for the page at `page` (arena page number, decoded page `code`) from
+   * halfword `slot`, with budget `n`. Returns the budget left after it ran (the exit is then in
+   * exitKind/exitPcLo/exitPcHi); -1 when there is no translation (interpret); -2 when the slot is
+   * inside a block (interpret `steps` instructions one by one, then enter again).
+   */
+  enter(code: Int32Array, page: number, baseLo: number, baseHi: number, slot: number, n: number,
+    dBase: number): number {
+    let t = this.pages[page];
+    if (t === undefined) {
+      const heat = page < this.heat.length ? this.heat[page] : 0;
+      if (heat < this.hotThreshold || heat === -Infinity) return -1;
+      t = this.translate(page, code, slot);
+      if (t === undefined) return -1;
+    } else if (t.code !== code) {
+      this.drop(page);
+      this.hints.delete(page);
+      this.stats.invalidations++;
+      return -1;
+    } else if (t.stale > 0 && t.stale >= this.hotThreshold) {
+      // Code the translation did not cover got hot (the interpreter has decoded it meanwhile).
+      this.stats.retranslations++;
+      t = this.translate(page, code, slot);
+      if (t === undefined) return -1;
+    }
+    const block = t.blockOf[slot];
+    if (block < 0) {
+      if (t.covered[slot] !== 0) {
+        // Inside a block (after a budget stop, or a return from a trap): step to its end.
+        this.steps = stepsToLeader(t, slot);
+        return -2;
+      }
+      // Code no block covers: the interpreter runs this visit, and counts it (noteInterpreted).
+      this.uncoveredVisit = page;
+      return -1;
+    }
+    const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);
+    this.stats.executed += n - r;
+    if (this.ctl[HS_EXIT_KIND >> 2] === JitExit.Miss) {
+      // An in-page jump to an instruction that starts no block. Outside every block, the next
+      // entry finds it uncovered; inside one, it becomes an entry point after a few times.
+      const target = (this.ctl[HS_EXIT_PC >> 2] & 0xfff) >> 1;
+      if (t.covered[target] !== 0) this.noteInnerMiss(page, t, target);
+    }
+    return r;
+  }
+
+  /** Exit report of the last run of translated code. */
+  get exitKind(): JitExit {
+    return this.ctl[HS_EXIT_KIND >> 2];
+  }
+  get exitPcLo(): number {
+    return this.ctl[HS_EXIT_PC >> 2];
+  }
+  get exitPcHi(): number {
+    return this.ctl[(HS_EXIT_PC >> 2) + 1];
+  }
+
+  /** The interpreter ran `count` instructions in `page`. */
+  noteInterpreted(page: number, count: number): void {
+    const t = this.pages[page];
+    if (t !== undefined) {
+      if (this.uncoveredVisit === page) t.stale += count + 1;
+      this.uncoveredVisit = -1;
+      return;
+    }
+    this.ensureHeat(page);
+    const h = (this.heat[page] += count + 1);
+    if (h >= this.hotThreshold / 4) this.warm.add(page);
+  }
+
+  /** Drops every translation (e.g. after a state load). */
+  reset(): void {
+    for (let p = 0; p < this.pages.length; p++) this.drop(p);
+    this.pages.length = 0;
+    this.heat.fill(0);
+    this.warm.clear();
+    this.hints.clear();
+  }
+
+  /** A free block map, dropping the oldest translations (not in `keep`) when there is none. */
+  private allocMap(keep: Set<number>): number {
+    for (let tries = this.fifo.length; this.freeMaps.length === 0; tries--) {
+      const victim = this.fifo.shift();
+      if (victim === undefined || tries < 0) throw new Error('JIT block maps exhausted');
+      if (this.pages[victim] !== undefined && !keep.has(victim)) {
+        this.drop(victim);
+        this.stats.evictions++;
+      } else if (this.pages[victim] !== undefined) {
+        this.fifo.push(victim);
+      }
+    }
+    return this.freeMaps.pop() as number;
+  }
+
+  private ensureHeat(page: number): void {
+    if (page < this.heat.length) return;
+    const next = new Float64Array(Math.max(page + 1, this.mem.pageFlags.length));
+    next.set(this.heat);
+    this.heat = next;
+  }
+
+  private drop(page: number): void {
+    const t = this.pages[page];
+    if (t !== undefined) {
+      this.table.set(t.index, null);
+      this.freeIndices.push(t.index);
+      this.freeMaps.push(t.map);
+    }
+    this.pages[page] = undefined;
+    if (page < this.heat.length) this.heat[page] = 0;
+  }
+
+  /** A jump to `slot` inside a block: after a few, it becomes an entry point. */
+  private noteInnerMiss(page: number, t: Translated, slot: number): void {
+    const misses = t.misses ?? (t.misses = new Map());
+    const count = (misses.get(slot) ?? 0) + 1;
+    misses.set(slot, count);
+    if (count !== INNER_MISSES_TO_RETRANSLATE) return;
+    let hints = this.hints.get(page);
+    if (hints === undefined) this.hints.set(page, (hints = new Set()));
+    hints.add(slot);
+    t.stale = Math.max(t.stale, this.hotThreshold, 1);
+  }
+
+  /** Translates `page` (entered at `slot`) and the warm pages into one module. */
+  private translate(page: number, code: Int32Array, slot: number): Translated | undefined {
+    const t0 = now();
+    const mem = this.mem;
+    const list = [page];
+    for (const p of this.warm) {
+      if (list.length >= this.maxPages) break;
+      if (p !== page && this.pages[p] === undefined && mem.decodedPages[p] !== undefined) list.push(p);
+    }
+    // Function indices (translate.ts FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
+    const funcs: FuncDef[] = [];
+    const helpers = mulHelpers();
+    funcs.push({ type: 2, locals: [[7, T.I64]], body: helpers.mulhu });
+    funcs.push({ type: 2, locals: [], body: helpers.mulh });
+    funcs.push({ type: 2, locals: [], body: helpers.mulhsu });
+    const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array }[] = [];
+    const batch = new Set(list);
+    for (const p of list) {
+      const c = p === page ? code : mem.decodedPages[p];
+      if (c === undefined || c.length !== DECODED_PAGE_WORDS) continue;
+      const hints = [...(this.hints.get(p) ?? [])];
+      if (p === page) hints.push(slot);
+      const map = this.pages[p]?.map ?? this.allocMap(batch);
+      const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
+        this.decodeAhead);
+      if (tr.blocks === 0) {
+        if (this.pages[p] === undefined) this.freeMaps.push(map);
+        continue;
+      }
+      funcs.push({ type: 0, locals: PAGE_FN_LOCALS, body: tr.body });
+      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered });
+      this.stats.blocks += tr.blocks;
+      this.stats.instructions += tr.instructions;
+    }
+    for (const p of list) this.warm.delete(p);
+    if (made.length === 0) {
+      this.heat[page] = 0;
+      return undefined;
+    }
+    const bytes = assembleModule({
+      types: [
+        { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+        { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+        { params: [T.I64, T.I64], results: [T.I64] },
+      ],
+      importMemory: { module: 'h', name: 'mem', minPages: 0 },
+      importFuncs: [
+        { module: 'h', name: 'ld', type: 0 },
+        { module: 'h', name: 'st', type: 1 },
+        { module: 'h', name: 'slow', type: 1 },
+      ],
+      funcs,
+      exports: made.map((_, i) => ({ name: `p${i}`, func: FIRST_PAGE_FN + i })),
+    });
+    let instance: WasmInstance;
+    try {
+      instance = new wasmApi.Instance(new wasmApi.Module(bytes), { h: this.imports });
+    } catch (e) {
+      // E.g. a browser's main thread refuses to compile large modules synchronously: those
+      // pages stay with the interpreter (never a broken run).
+      this.stats.compileErrors++;
+      this.stats.lastError = e instanceof Error ? e.message : String(e);
+      for (const m of made) {
+        if (this.pages[m.page] === undefined) this.freeMaps.push(m.map);
+        this.drop(m.page);
+        this.ensureHeat(m.page);
+        this.heat[m.page] = -Infinity;
+      }
+      return undefined;
+    }
+    made.forEach((m, i) => {
+      const fn = instance.exports[`p${i}`];
+      if (typeof fn !== 'function') throw new Error(`JIT module lacks export p${i}`);
+      const old = this.pages[m.page];
+      let index: number;
+      if (old !== undefined) index = old.index;
+      else if (this.freeIndices.length > 0) index = this.freeIndices.pop() as number;
+      else {
+        index = this.table.length;
+        this.table.grow(1);
+      }
+      this.table.set(index, fn);
+      new Int16Array(mem.arena, this.mapPool + m.map * MAP_BYTES, SLOTS_PER_PAGE).set(m.blockOf);
+      if (old === undefined) this.fifo.push(m.page);
+      this.pages[m.page] = {
+        index, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,
+      };
+    });
+    this.stats.modules++;
+    this.stats.pages += made.length;
+    this.stats.compileMs += now() - t0;
+    return this.pages[page];
+  }
+}
+
+/** Instructions from `slot` (inside a block) to the next block start, following fall-through. */
+function stepsToLeader(t: Translated, slot: number): number {
+  const code = t.code;
+  let h = slot;
+  let count = 0;
+  while (h < SLOTS_PER_PAGE && t.blockOf[h] < 0 && count < 64) {
+    const step = code[(h << 2) + 3] >> 2;
+    if (step === 0) break; // not decoded: the interpreter decodes it
+    h += step;
+    count++;
+  }
+  return Math.max(1, count);
+}

@@ -1,0 +1,1006 @@
+/**
+ * Translation of one decoded page (4 KiB of guest code, see src/hart/decode.ts) into one
+ * WebAssembly function.
+ *
+ * Analysis: starting from the page's entry points (instructions the interpreter reached by a jump,
+ * plus hints), the control flow is followed inside the page over the instructions the interpreter
+ * has decoded (or, with `decodeAhead`, decoding the rest into the same decoded page). Blocks start
+ * at leaders (entry points, branch and jump targets, the return point of a call, the instruction
+ * after an out-of-line one) and end at a branch, a jump, an out-of-line instruction, an
+ * instruction translated code cannot run, or the next leader.
+ *
+ * The function, `(block, baseLo, baseHi, n, dBase) -> n`, is position independent: the virtual
+ * address of the page (base) is a parameter, so one translation serves every mapping of the
+ * physical page. Guest registers stay in the hart's register file in the arena (i64 loads and
+ * stores at constant addresses, the same memory the interpreter's `x` views): nothing to load on
+ * entry or write back on exit, and no register values merging at every exit, which is what makes
+ * the optimising WebAssembly compiler slow on large functions. The function is shaped as
+ *
+ *   block $exit
+ *     loop $dispatch                          ;; re-entered with `block` = the target block
+ *       block $default
+ *         block $B(m-1) ... block $B0
+ *           br_table block -> $Bi, else $default
+ *         end  code of block 0
+ *         ...
+ *         end  code of block m-1
+ *       end  (no such block: leave)
+ *     end
+ *   end  store the exit pc and kind, return n
+ *
+ * so a forward branch to a block is a direct `br`, a branch to its own block a `br` to a `loop`
+ * around that block, and any other in-page branch goes through the dispatcher; an in-page `jalr`
+ * finds its target block in the page's block map (an int16 per halfword, in the arena). Each
+ * block first takes its instruction count from the budget `n`, leaving for the interpreter when
+ * the budget is too small, so budgets and instret stay exact. Loads and stores check the hart's
+ * software TLB inline; misses, MMIO and faults call out to the hart, as do the out-of-line
+ * instructions (CSR, system, atomics, floating point). A callout that traps, or must stop the
+ * hart, makes the function leave with the exact pc and budget.
+ */
+
+import { Op, FIRST_SLOW_OP, SLOTS_PER_PAGE, X0_SINK, decode16, decode32 } from '../hart/decode.js';
+import {
+  HS_EXIT_KIND, HS_EXIT_PC, HS_LOAD, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
+  JitCall, JitExit,
+} from './layout.js';
+import { Code, T, W } from './wasm.js';
+
+// ---- function indices inside a translation module (see engine.ts) ----
+export const FN_LOAD = 0; // import: (pcLo, pcHi, addrLo, addrHi, op) -> JitCall
+export const FN_STORE = 1; // import: (pcLo, pcHi, addrLo, addrHi, size, valLo, valHi) -> JitCall
+export const FN_SLOW = 2; // import: (pcLo, pcHi, w0, w1, w2, step, n) -> JitCall
+export const FN_MULHU = 3;
+export const FN_MULH = 4;
+export const FN_MULHSU = 5;
+export const FIRST_PAGE_FN = 6;
+
+// ---- locals of a page function ----
+const P_BLOCK = 0; // the block to start at (then the dispatch loop's variable)
+const P_BASE_LO = 1;
+const P_BASE_HI = 2;
+const P_N = 3;
+const P_DBASE = 4;
+const L_BASE = 5; // i64: virtual address of the page
+const L_ADDR = 6; // i64: address of the current load or store
+const L_EXIT_PC = 7; // i64
+const L_T1 = 8; // i64
+const L_T2 = 9; // i64
+const L_LO = 10; // i32: low word of L_ADDR
+const L_KIND = 11; // i32
+const L_DTAG = 12; // i32: byte offset of the data TLB set in the tag arrays
+const L_DOFF = 13; // i32: byte offset of the data TLB set in the offset arrays
+const L_ST = 14; // i32: callout status
+export const PAGE_FN_LOCALS: [number, T][] = [[5, T.I64], [5, T.I32]];
+
+/** A translated page: the function body and what it covers. */
+export interface PageTranslation {
+  body: Code;
+  /** Per halfword slot: the index of the block starting there (an entry of the function), or -1. */
+  blockOf: Int16Array;
+  /** One byte per halfword slot: 1 for every instruction inside a block. */
+  covered: Uint8Array;
+  blocks: number;
+  instructions: number;
+}
+
+interface Block {
+  start: number; // halfword slot
+  slots: number[]; // instruction slots
+  /** Slot control reaches after the block's last instruction when it falls through, or -1. */
+  fallthrough: number;
+  /** Instructions charged to the budget (an instruction left to the interpreter is not). */
+  count: number;
+}
+
+function isBranch(op: number): boolean {
+  return op >= Op.Beq && op <= Op.Bgeu;
+}
+
+/** True for instructions translated code cannot run at all: the interpreter steps over them. */
+function isStep(op: number): boolean {
+  return op === Op.Illegal || op === Op.CrossPage || op === Op.Undecoded;
+}
+
+/** True for instructions run through the hart's out-of-line path (a callout). */
+function isSlow(op: number): boolean {
+  return op >= FIRST_SLOW_OP && op !== Op.Fence && op !== Op.FenceI;
+}
+
+/** False for out-of-line instructions that never continue with the next one in the same run. */
+function fallsThrough(op: number): boolean {
+  return op !== Op.Ecall && op !== Op.Ebreak && op !== Op.Mret && op !== Op.Sret && op !== Op.Wfi;
+}
+
+/** Decodes the instruction at halfword `h` of a decoded page if it is not decoded yet. */
+export function decodeAt(code: Int32Array, u16: Uint16Array, pageOffset: number, h: number): void {
+  const k = h << 2;
+  if ((code[k] & 0xff) !== Op.Undecoded) return;
+  const lo16 = u16[(pageOffset >> 1) + h];
+  if ((lo16 & 3) !== 3) decode16(code, k, lo16);
+  else if (h === SLOTS_PER_PAGE - 1) {
+    code[k] = Op.CrossPage;
+    code[k + 3] = 8;
+  } else decode32(code, k, lo16 | (u16[(pageOffset >> 1) + h + 1] << 16));
+}
+
+/**
+ * Finds the blocks of a page. Unless `decodeAhead`, the walk follows only instructions the
+ * interpreter has decoded (run) already, plus the hints (which it decodes): code never run stays
+ * out of the translation, which keeps functions small (the optimising WebAssembly compiler's time
+ * grows faster than their size), and is reached through an exit to the interpreter if it runs.
+ * With `decodeAhead` it decodes and translates everything reachable in the page.
+ */
+function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hints: Iterable<number>,
+  decodeAhead: boolean): Block[] {
+  const leader = new Uint8Array(SLOTS_PER_PAGE);
+  const seen = new Uint8Array(SLOTS_PER_PAGE);
+  const work: number[] = [];
+  const addLeader = (h: number): void => {
+    if (h < 0 || h >= SLOTS_PER_PAGE || leader[h] !== 0) return;
+    leader[h] = 1;
+    work.push(h);
+  };
+  // Seeds: decoded instructions nothing decoded falls into (they were reached by a jump), and hints.
+  for (let h = 0; h < SLOTS_PER_PAGE; h++) {
+    if ((code[h << 2] & 0xff) === Op.Undecoded) continue;
+    let covered = false;
+    for (let d = 1; d <= 2 && !covered; d++) {
+      const p = h - d;
+      if (p < 0) break;
+      const w0 = code[p << 2];
+      const op = w0 & 0xff;
+      if (op === Op.Undecoded || code[(p << 2) + 3] >> 2 !== d) continue;
+      covered = !(isBranch(op) || op === Op.Jal || op === Op.Jalr || isStep(op) || isSlow(op));
+    }
+    if (!covered) addLeader(h);
+  }
+  for (const h of hints) {
+    if (h < 0 || h >= SLOTS_PER_PAGE) continue;
+    decodeAt(code, u16, pageOffset, h);
+    addLeader(h);
+  }
+
+  while (work.length > 0) {
+    let h = work.pop() as number;
+    for (;;) {
+      if (seen[h] !== 0) break;
+      if (decodeAhead) decodeAt(code, u16, pageOffset, h);
+      else if ((code[h << 2] & 0xff) === Op.Undecoded) break;
+      seen[h] = 1;
+      const k = h << 2;
+      const w0 = code[k];
+      const op = w0 & 0xff;
+      const next = h + (code[k + 3] >> 2);
+      if (isBranch(op)) {
+        addLeader(h + (code[k + 1] >> 1));
+        addLeader(next);
+        break;
+      }
+      if (op === Op.Jal || op === Op.Jalr) {
+        if (op === Op.Jal) addLeader(h + (code[k + 1] >> 1));
+        // A call's return point is code in all but odd cases (and translating a few data words
+        // as instructions costs little); what follows a plain jump is not followed.
+        if (((w0 >> 8) & 0xff) !== X0_SINK) addLeader(next);
+        break;
+      }
+      if (isStep(op) || !fallsThrough(op)) break;
+      if (isSlow(op)) {
+        addLeader(next); // its callout may leave (a trap, a CSR write): then it is entered here
+        break;
+      }
+      if (next >= SLOTS_PER_PAGE) break;
+      if (seen[next] !== 0) {
+        // Joins code already walked: the join point starts a block.
+        if (leader[next] === 0) leader[next] = 1;
+        break;
+      }
+      h = next;
+    }
+  }
+
+  const blocks: Block[] = [];
+  for (let start = 0; start < SLOTS_PER_PAGE; start++) {
+    if (leader[start] === 0 || seen[start] === 0) continue;
+    const slots: number[] = [];
+    let count = 0;
+    let fallthrough = -1;
+    let h = start;
+    for (;;) {
+      const k = h << 2;
+      const op = code[k] & 0xff;
+      slots.push(h);
+      if (isStep(op)) break;
+      count++;
+      const next = h + (code[k + 3] >> 2);
+      if (op === Op.Jal || op === Op.Jalr || !fallsThrough(op)) break;
+      if (next >= SLOTS_PER_PAGE) {
+        fallthrough = next; // leaves the page
+        break;
+      }
+      if (isBranch(op) || isSlow(op) || leader[next] !== 0 || seen[next] === 0) {
+        fallthrough = next;
+        break;
+      }
+      h = next;
+    }
+    blocks.push({ start, slots, fallthrough, count });
+  }
+  // Keep only leaders that start a block.
+  leader.fill(0);
+  for (const b of blocks) leader[b.start] = 1;
+  return blocks;
+}
+
+/**
+ * Translates a decoded page at `pageOffset` in the arena. `state` is the arena offset of the
+ * hart's state area (layout.ts); `blockMap` the arena offset where the caller keeps the result's
+ * `blockOf` as int16 (read by in-page `jalr`); `hints` are extra entry slots (see findBlocks for
+ * `decodeAhead`).
+ */
+export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
+  blockMap: number, hints: Iterable<number>, decodeAhead = false): PageTranslation {
+  const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
+  const body = new PageCodegen(code, state, blockMap, blocks).emit();
+  const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
+  const covered = new Uint8Array(SLOTS_PER_PAGE);
+  let instructions = 0;
+  blocks.forEach((b, i) => {
+    blockOf[b.start] = i;
+    for (const h of b.slots) covered[h] = 1;
+    instructions += b.count;
+  });
+  return { body, blockOf, covered, blocks: blocks.length, instructions };
+}
+
+class PageCodegen {
+  private readonly out = new Code();
+  private readonly blockAt = new Int32Array(SLOTS_PER_PAGE).fill(-1);
+  // Emission context of the current block.
+  private j = 0; // block index
+  private extra = 0; // labels opened inside the current block's code
+  private selfLoop = false;
+  private c = 0; // the block's instruction count
+
+  constructor(
+    private readonly code: Int32Array,
+    private readonly state: number,
+    private readonly blockMap: number,
+    private readonly blocks: Block[],
+  ) {
+    blocks.forEach((b, i) => {
+      this.blockAt[b.start] = i;
+    });
+  }
+
+  /** Emits the whole function body (instructions only; locals are PAGE_FN_LOCALS). */
+  emit(): Code {
+    const blocks = this.blocks;
+    const m = blocks.length;
+    const body = this.out;
+    body.block(); // $exit
+    body.loop(); // $dispatch
+    body.block(); // $default
+    for (let i = m - 1; i >= 0; i--) body.block();
+    // Dispatch on the block index (a table of m entries: a table per halfword would cost the
+    // optimising compiler far more).
+    body.get(P_BLOCK);
+    body.byte(W.BrTable);
+    body.u32(m);
+    for (let i = 0; i < m; i++) body.u32(i);
+    body.u32(m);
+    for (let i = 0; i < m; i++) {
+      body.op(W.End);
+      this.emitBlock(i);
+    }
+    body.op(W.End); // $default: no such block (callers never ask for one); leave at the page
+    body.get(L_BASE);
+    body.set(L_EXIT_PC);
+    body.i32(JitExit.Miss);
+    body.set(L_KIND);
+    body.op(W.End); // $dispatch
+    body.op(W.End); // $exit
+
+    const o = new Code();
+    const s = this.state;
+    // Prologue: the page's virtual base, the data TLB set.
+    o.get(P_BASE_LO);
+    o.op(W.I64ExtendI32U);
+    o.get(P_BASE_HI);
+    o.op(W.I64ExtendI32U);
+    o.i64(32);
+    o.op(W.I64Shl);
+    o.op(W.I64Or);
+    o.set(L_BASE);
+    o.get(P_DBASE);
+    o.i32(3);
+    o.op(W.I32Shl);
+    o.set(L_DTAG);
+    o.get(P_DBASE);
+    o.i32(2);
+    o.op(W.I32Shl);
+    o.set(L_DOFF);
+    o.append(body);
+    // Epilogue: report, return the budget.
+    o.i32(0);
+    o.get(L_EXIT_PC);
+    o.mem(W.I64Store, 3, s + HS_EXIT_PC);
+    o.i32(0);
+    o.get(L_KIND);
+    o.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    o.get(P_N);
+    o.op(W.End);
+    return o;
+  }
+
+  // ---------------- helpers ----------------
+
+  private readReg(r: number): void {
+    if (r === 0) {
+      this.out.i64(0);
+      return;
+    }
+    this.out.i32(0);
+    this.out.mem(W.I64Load, 3, this.state + HS_X + 8 * r);
+  }
+
+  /** Pops the value on the stack into register r (dropping it for x0). */
+  private writeReg(r: number): void {
+    if (r === 0 || r === 32) {
+      this.out.op(W.Drop);
+      return;
+    }
+    this.out.set(L_T2);
+    this.out.i32(0);
+    this.out.get(L_T2);
+    this.out.mem(W.I64Store, 3, this.state + HS_X + 8 * r);
+  }
+
+  /** Depth of the label of block t from the current position. */
+  private blockDepth(t: number): number {
+    return t - this.j - 1 + this.extra;
+  }
+  private dispatchDepth(): number {
+    return this.blocks.length - this.j + this.extra;
+  }
+  private exitDepth(): number {
+    return this.blocks.length - this.j + 1 + this.extra;
+  }
+
+  /** Pushes base + byte offset (an i64). */
+  private pcAt(byteOffset: number): void {
+    const o = this.out;
+    o.get(L_BASE);
+    if (byteOffset !== 0) {
+      o.i64(byteOffset);
+      o.op(W.I64Add);
+    }
+  }
+
+  /** n += adj; exitPc = base + byteOffset (unless byteOffset is null); kind; br $exit. */
+  private exit(kind: JitExit, byteOffset: number | null, adj: number): void {
+    const o = this.out;
+    if (adj !== 0) {
+      o.get(P_N);
+      o.i32(adj);
+      o.op(W.I32Add);
+      o.set(P_N);
+    }
+    if (byteOffset !== null) {
+      this.pcAt(byteOffset);
+      o.set(L_EXIT_PC);
+    }
+    o.i32(kind);
+    o.set(L_KIND);
+    o.br(this.exitDepth());
+  }
+
+  /** Control transfer to in-page halfword `h` (all instructions of the block are retired). */
+  private goto(h: number): void {
+    const o = this.out;
+    const t = h >= 0 && h < SLOTS_PER_PAGE ? this.blockAt[h] : -1;
+    if (t < 0) {
+      this.exit(h >= 0 && h < SLOTS_PER_PAGE ? JitExit.Miss : JitExit.Leave, h * 2, 0);
+      return;
+    }
+    if (t === this.j && this.selfLoop) {
+      o.br(this.extra - 1);
+      return;
+    }
+    if (t > this.j) {
+      if (t === this.j + 1 && this.extra === (this.selfLoop ? 1 : 0) && this.atBlockEnd) {
+        return; // falls into the next block's code
+      }
+      o.br(this.blockDepth(t));
+      return;
+    }
+    o.i32(t);
+    o.set(P_BLOCK);
+    o.br(this.dispatchDepth());
+  }
+
+  private atBlockEnd = false;
+
+  private emitBlock(j: number): void {
+    const o = this.out;
+    const b = this.blocks[j];
+    const code = this.code;
+    this.j = j;
+    this.extra = 0;
+    this.c = b.count;
+    this.atBlockEnd = false;
+    // A block whose last instruction branches to its own start loops in place.
+    const lastK = b.slots[b.slots.length - 1] << 2;
+    const lastOp = code[lastK] & 0xff;
+    this.selfLoop = (isBranch(lastOp) || lastOp === Op.Jal) &&
+      b.slots[b.slots.length - 1] + (code[lastK + 1] >> 1) === b.start;
+    if (this.selfLoop) {
+      o.loop();
+      this.extra++;
+    }
+    if (b.count > 0) {
+      // Budget: n -= count; leave for the interpreter when it does not cover the block.
+      o.get(P_N);
+      o.i32(b.count);
+      o.op(W.I32Sub);
+      o.tee(P_N);
+      o.i32(0);
+      o.op(W.I32LtS);
+      o.if();
+      this.extra++;
+      this.exit(JitExit.Budget, b.start * 2, b.count);
+      o.op(W.End);
+      this.extra--;
+    }
+    for (let i = 0; i < b.slots.length; i++) this.emitInsn(b.slots[i], i);
+    const lastIsTransfer = lastOp === Op.Jal || lastOp === Op.Jalr || isStep(lastOp) || !fallsThrough(lastOp);
+    if (!lastIsTransfer) {
+      this.atBlockEnd = true;
+      if (b.fallthrough >= SLOTS_PER_PAGE) this.exit(JitExit.Leave, b.fallthrough * 2, 0);
+      else if (b.fallthrough >= 0) this.goto(b.fallthrough);
+      this.atBlockEnd = false;
+    }
+    if (!fallsThrough(lastOp)) {
+      // The hart sets the pc for these (their callout never returns Ok); stay exact anyway.
+      this.exit(JitExit.Leave, b.slots[b.slots.length - 1] * 2 + (code[lastK + 3] >> 1), 0);
+    }
+    if (this.selfLoop) {
+      o.op(W.End);
+      this.extra--;
+    }
+  }
+
+  /** Emits instruction `i` (at halfword h) of the current block. */
+  private emitInsn(h: number, i: number): void {
+    const o = this.out;
+    const code = this.code;
+    const k = h << 2;
+    const w0 = code[k];
+    const imm = code[k + 1];
+    const op = w0 & 0xff;
+    const rd = ((w0 >> 8) & 0xff) >> 1; // 32 for the x0 sink
+    const rs1 = ((w0 >> 16) & 0xff) >> 1;
+    const rs2 = (w0 >>> 24) >> 1;
+    const off = h * 2; // byte offset in the page
+    const len = code[k + 3] >> 1; // 2 or 4 bytes
+    const c = this.c;
+
+    switch (op) {
+      case Op.Nop:
+      case Op.Fence:
+      case Op.FenceI:
+        return;
+      case Op.Illegal:
+      case Op.CrossPage:
+      case Op.Undecoded:
+        this.exit(JitExit.Step, off, c - i);
+        return;
+      case Op.Lui:
+        o.i64(imm);
+        this.writeReg(rd);
+        return;
+      case Op.Auipc:
+        this.pcAt(off + imm);
+        this.writeReg(rd);
+        return;
+      case Op.Jal: {
+        const target = off + imm;
+        this.pcAt(off + len);
+        this.writeReg(rd);
+        if (target >= 0 && target < 4096) this.goto(target >> 1);
+        else this.exit(JitExit.Leave, target, 0);
+        return;
+      }
+      case Op.Jalr: {
+        this.readReg(rs1);
+        if (imm !== 0) {
+          o.i64(imm);
+          o.op(W.I64Add);
+        }
+        o.i64(-2);
+        o.op(W.I64And);
+        o.set(L_T1);
+        this.pcAt(off + len);
+        this.writeReg(rd);
+        // In-page target: dispatch through the page's block map (int16 per halfword; a byte
+        // offset in the page is the map's byte offset); a target starting no block leaves with
+        // JitExit.Miss. Otherwise leave.
+        o.get(L_T1);
+        o.set(L_EXIT_PC);
+        o.get(L_T1);
+        o.i64(-4096);
+        o.op(W.I64And);
+        o.get(L_BASE);
+        o.op(W.I64Eq);
+        o.if();
+        this.extra++;
+        o.get(L_T1);
+        o.op(W.I32WrapI64);
+        o.i32(0xfff);
+        o.op(W.I32And);
+        o.mem(W.I32Load16S, 1, this.blockMap);
+        o.tee(P_BLOCK);
+        o.i32(0);
+        o.op(W.I32GeS);
+        o.brIf(this.dispatchDepth());
+        this.exit(JitExit.Miss, null, 0);
+        o.op(W.End);
+        this.extra--;
+        this.exit(JitExit.Leave, null, 0);
+        return;
+      }
+      case Op.Beq:
+      case Op.Bne:
+      case Op.Blt:
+      case Op.Bge:
+      case Op.Bltu:
+      case Op.Bgeu: {
+        this.readReg(rs1);
+        this.readReg(rs2);
+        o.op(
+          op === Op.Beq ? W.I64Eq : op === Op.Bne ? W.I64Ne : op === Op.Blt ? W.I64LtS :
+          op === Op.Bge ? W.I64GeS : op === Op.Bltu ? W.I64LtU : W.I64GeU,
+        );
+        const target = off + imm;
+        const th = target >> 1;
+        const t = target >= 0 && target < 4096 ? this.blockAt[th] : -1;
+        if (t >= 0 && t === this.j && this.selfLoop) {
+          o.brIf(this.extra - 1);
+        } else if (t > this.j) {
+          o.brIf(this.blockDepth(t));
+        } else {
+          o.if();
+          this.extra++;
+          if (t >= 0) this.goto(th);
+          else this.exit(target >= 0 && target < 4096 ? JitExit.Miss : JitExit.Leave, target, 0);
+          o.op(W.End);
+          this.extra--;
+        }
+        return;
+      }
+      case Op.Lb:
+      case Op.Lh:
+      case Op.Lw:
+      case Op.Ld:
+      case Op.Lbu:
+      case Op.Lhu:
+      case Op.Lwu:
+        this.emitLoad(op, rd, rs1, imm, off, len, i);
+        return;
+      case Op.Sb:
+      case Op.Sh:
+      case Op.Sw:
+      case Op.Sd:
+        this.emitStore(op, rs1, rs2, imm, off, len, i);
+        return;
+      case Op.Addi:
+        this.readReg(rs1);
+        if (imm !== 0) {
+          o.i64(imm);
+          o.op(W.I64Add);
+        }
+        this.writeReg(rd);
+        return;
+      case Op.Slti:
+      case Op.Sltiu:
+        this.readReg(rs1);
+        o.i64(imm);
+        o.op(op === Op.Slti ? W.I64LtS : W.I64LtU);
+        o.op(W.I64ExtendI32U);
+        this.writeReg(rd);
+        return;
+      case Op.Xori:
+      case Op.Ori:
+      case Op.Andi:
+        this.readReg(rs1);
+        o.i64(imm);
+        o.op(op === Op.Xori ? W.I64Xor : op === Op.Ori ? W.I64Or : W.I64And);
+        this.writeReg(rd);
+        return;
+      case Op.Slli:
+      case Op.Srli:
+      case Op.Srai:
+        this.readReg(rs1);
+        o.i64(imm);
+        o.op(op === Op.Slli ? W.I64Shl : op === Op.Srli ? W.I64ShrU : W.I64ShrS);
+        this.writeReg(rd);
+        return;
+      case Op.Add:
+      case Op.Sub:
+      case Op.Sll:
+      case Op.Xor:
+      case Op.Srl:
+      case Op.Sra:
+      case Op.Or:
+      case Op.And:
+      case Op.Mul:
+        this.readReg(rs1);
+        this.readReg(rs2);
+        o.op(
+          op === Op.Add ? W.I64Add : op === Op.Sub ? W.I64Sub : op === Op.Sll ? W.I64Shl :
+          op === Op.Xor ? W.I64Xor : op === Op.Srl ? W.I64ShrU : op === Op.Sra ? W.I64ShrS :
+          op === Op.Or ? W.I64Or : op === Op.And ? W.I64And : W.I64Mul,
+        );
+        this.writeReg(rd);
+        return;
+      case Op.Slt:
+      case Op.Sltu:
+        this.readReg(rs1);
+        this.readReg(rs2);
+        o.op(op === Op.Slt ? W.I64LtS : W.I64LtU);
+        o.op(W.I64ExtendI32U);
+        this.writeReg(rd);
+        return;
+      case Op.Addiw:
+        this.readReg(rs1);
+        if (imm !== 0) {
+          o.i64(imm);
+          o.op(W.I64Add);
+        }
+        o.op(W.I64Extend32S);
+        this.writeReg(rd);
+        return;
+      case Op.Slliw:
+        this.readReg(rs1);
+        o.i64(imm);
+        o.op(W.I64Shl);
+        o.op(W.I64Extend32S);
+        this.writeReg(rd);
+        return;
+      case Op.Srliw:
+      case Op.Sraiw:
+        this.readReg(rs1);
+        o.op(W.I32WrapI64);
+        o.i32(imm);
+        o.op(op === Op.Srliw ? W.I32ShrU : W.I32ShrS);
+        o.op(W.I64ExtendI32S);
+        this.writeReg(rd);
+        return;
+      case Op.Addw:
+      case Op.Subw:
+      case Op.Mulw:
+        this.readReg(rs1);
+        this.readReg(rs2);
+        o.op(op === Op.Addw ? W.I64Add : op === Op.Subw ? W.I64Sub : W.I64Mul);
+        o.op(W.I64Extend32S);
+        this.writeReg(rd);
+        return;
+      case Op.Sllw:
+      case Op.Srlw:
+      case Op.Sraw:
+        this.readReg(rs1);
+        o.op(W.I32WrapI64);
+        this.readReg(rs2);
+        o.op(W.I32WrapI64);
+        o.op(op === Op.Sllw ? W.I32Shl : op === Op.Srlw ? W.I32ShrU : W.I32ShrS);
+        o.op(W.I64ExtendI32S);
+        this.writeReg(rd);
+        return;
+      case Op.Mulh:
+      case Op.Mulhsu:
+      case Op.Mulhu:
+        this.readReg(rs1);
+        this.readReg(rs2);
+        o.call(op === Op.Mulh ? FN_MULH : op === Op.Mulhsu ? FN_MULHSU : FN_MULHU);
+        this.writeReg(rd);
+        return;
+      case Op.Div:
+      case Op.Divu:
+      case Op.Rem:
+      case Op.Remu:
+        this.emitDiv64(op, rd, rs1, rs2);
+        return;
+      case Op.Divw:
+      case Op.Divuw:
+      case Op.Remw:
+      case Op.Remuw:
+        this.emitDiv32(op, rd, rs1, rs2);
+        return;
+      default:
+        this.emitSlow(w0, imm, code[k + 2], code[k + 3], off, len, i);
+    }
+  }
+
+  /** Pushes rs1 + imm (i64), keeping it in L_ADDR and its low word in L_LO. */
+  private address(rs1: number, imm: number): void {
+    const o = this.out;
+    this.readReg(rs1);
+    if (imm !== 0) {
+      o.i64(imm);
+      o.op(W.I64Add);
+    }
+    o.tee(L_ADDR);
+    o.op(W.I32WrapI64);
+    o.set(L_LO);
+  }
+
+  /** Pushes an i32: nonzero when the TLB entry (tags at `tagOff`) maps the address and it is aligned. */
+  private tlbHit(tagOff: number, size: number): void {
+    const o = this.out;
+    o.get(L_LO);
+    o.i32(9);
+    o.op(W.I32ShrU);
+    o.i32(0xff8);
+    o.op(W.I32And);
+    o.get(L_DTAG);
+    o.op(W.I32Add);
+    o.mem(W.F64Load, 3, this.state + tagOff);
+    o.get(L_ADDR);
+    o.i64(12);
+    o.op(W.I64ShrS);
+    o.op(W.F64ConvertI64S);
+    o.op(W.F64Eq);
+    if (size > 1) {
+      o.get(L_LO);
+      o.i32(size - 1);
+      o.op(W.I32And);
+      o.op(W.I32Eqz);
+      o.op(W.I32And);
+    }
+  }
+
+  /** Pushes the arena address of the access (TLB hit): off[entry] + (addr & 0xfff). */
+  private hostAddress(offOff: number): void {
+    const o = this.out;
+    o.get(L_LO);
+    o.i32(10);
+    o.op(W.I32ShrU);
+    o.i32(0x7fc);
+    o.op(W.I32And);
+    o.get(L_DOFF);
+    o.op(W.I32Add);
+    o.mem(W.I32Load, 2, this.state + offOff);
+    o.get(L_LO);
+    o.i32(0xfff);
+    o.op(W.I32And);
+    o.op(W.I32Add);
+  }
+
+  /** Pushes the instruction's pc as two i32 words (callout arguments). */
+  private pcWords(off: number): void {
+    const o = this.out;
+    this.pcAt(off);
+    o.tee(L_T1);
+    o.op(W.I32WrapI64);
+    o.get(L_T1);
+    o.i64(32);
+    o.op(W.I64ShrU);
+    o.op(W.I32WrapI64);
+  }
+
+  /**
+   * After a callout whose status is in L_ST: leaves on PcSet (pc set by the hart) or Stop
+   * (continue at the next instruction), the instruction being retired either way. `onStop` emits
+   * what must happen before leaving on Stop (the load result).
+   */
+  private checkStatus(off: number, len: number, i: number, onStop?: () => void): void {
+    const o = this.out;
+    o.get(L_ST);
+    o.if();
+    this.extra++;
+    o.get(L_ST);
+    o.i32(JitCall.PcSet);
+    o.op(W.I32Eq);
+    o.if();
+    this.extra++;
+    this.exit(JitExit.PcSet, null, this.c - i - 1);
+    o.op(W.End);
+    this.extra--;
+    if (onStop !== undefined) onStop();
+    this.exit(JitExit.Leave, off + len, this.c - i - 1);
+    o.op(W.End);
+    this.extra--;
+  }
+
+  private emitLoad(op: number, rd: number, rs1: number, imm: number, off: number, len: number, i: number): void {
+    const o = this.out;
+    const size = op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lh || op === Op.Lhu ? 2 : 1;
+    const load = op === Op.Lb ? W.I64Load8S : op === Op.Lbu ? W.I64Load8U : op === Op.Lh ? W.I64Load16S :
+      op === Op.Lhu ? W.I64Load16U : op === Op.Lw ? W.I64Load32S : op === Op.Lwu ? W.I64Load32U : W.I64Load;
+    const s = this.state;
+    this.address(rs1, imm);
+    this.tlbHit(HS_TLB_RTAG, size);
+    o.if(T.I64);
+    this.extra++;
+    this.hostAddress(HS_TLB_ROFF);
+    o.mem(load, Math.log2(size), 0);
+    o.op(W.Else);
+    this.pcWords(off);
+    o.get(L_LO);
+    o.get(L_ADDR);
+    o.i64(32);
+    o.op(W.I64ShrU);
+    o.op(W.I32WrapI64);
+    o.i32(op);
+    o.call(FN_LOAD);
+    o.set(L_ST);
+    this.checkStatus(off, len, i, () => {
+      o.i32(0);
+      o.mem(W.I64Load, 3, s + HS_LOAD);
+      this.writeReg(rd);
+    });
+    o.i32(0);
+    o.mem(W.I64Load, 3, s + HS_LOAD);
+    o.op(W.End);
+    this.extra--;
+    this.writeReg(rd);
+  }
+
+  private emitStore(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
+    const o = this.out;
+    const size = 1 << (op - Op.Sb);
+    const store = op === Op.Sb ? W.I64Store8 : op === Op.Sh ? W.I64Store16 : op === Op.Sw ? W.I64Store32 : W.I64Store;
+    this.address(rs1, imm);
+    this.tlbHit(HS_TLB_WTAG, size);
+    o.if();
+    this.extra++;
+    this.hostAddress(HS_TLB_WOFF);
+    this.readReg(rs2);
+    o.mem(store, Math.log2(size), 0);
+    o.op(W.Else);
+    this.pcWords(off);
+    o.get(L_LO);
+    o.get(L_ADDR);
+    o.i64(32);
+    o.op(W.I64ShrU);
+    o.op(W.I32WrapI64);
+    o.i32(size);
+    this.readReg(rs2);
+    o.op(W.I32WrapI64);
+    this.readReg(rs2);
+    o.i64(32);
+    o.op(W.I64ShrU);
+    o.op(W.I32WrapI64);
+    o.call(FN_STORE);
+    o.set(L_ST);
+    this.checkStatus(off, len, i);
+    o.op(W.End);
+    this.extra--;
+  }
+
+  private emitDiv64(op: number, rd: number, rs1: number, rs2: number): void {
+    const o = this.out;
+    this.readReg(rs2);
+    o.op(W.I64Eqz);
+    o.if(T.I64);
+    if (op === Op.Div || op === Op.Divu) o.i64(-1);
+    else this.readReg(rs1);
+    o.op(W.Else);
+    if (op === Op.Div) {
+      // The one overflow, MIN / -1, gives MIN (wasm traps on it).
+      this.readReg(rs1);
+      o.i64(-(2n ** 63n));
+      o.op(W.I64Eq);
+      this.readReg(rs2);
+      o.i64(-1);
+      o.op(W.I64Eq);
+      o.op(W.I32And);
+      o.if(T.I64);
+      o.i64(-(2n ** 63n));
+      o.op(W.Else);
+      this.readReg(rs1);
+      this.readReg(rs2);
+      o.op(W.I64DivS);
+      o.op(W.End);
+    } else {
+      this.readReg(rs1);
+      this.readReg(rs2);
+      o.op(op === Op.Divu ? W.I64DivU : op === Op.Rem ? W.I64RemS : W.I64RemU);
+    }
+    o.op(W.End);
+    this.writeReg(rd);
+  }
+
+  private emitDiv32(op: number, rd: number, rs1: number, rs2: number): void {
+    const o = this.out;
+    const a = (): void => {
+      this.readReg(rs1);
+      o.op(W.I32WrapI64);
+    };
+    const b = (): void => {
+      this.readReg(rs2);
+      o.op(W.I32WrapI64);
+    };
+    b();
+    o.op(W.I32Eqz);
+    o.if(T.I32);
+    if (op === Op.Divw || op === Op.Divuw) o.i32(-1);
+    else a();
+    o.op(W.Else);
+    if (op === Op.Divw) {
+      a();
+      o.i32(-0x8000_0000);
+      o.op(W.I32Eq);
+      b();
+      o.i32(-1);
+      o.op(W.I32Eq);
+      o.op(W.I32And);
+      o.if(T.I32);
+      o.i32(-0x8000_0000);
+      o.op(W.Else);
+      a();
+      b();
+      o.op(W.I32DivS);
+      o.op(W.End);
+    } else {
+      a();
+      b();
+      o.op(op === Op.Divuw ? W.I32DivU : op === Op.Remw ? W.I32RemS : W.I32RemU);
+    }
+    o.op(W.End);
+    o.op(W.I64ExtendI32S);
+    this.writeReg(rd);
+  }
+
+  /** An out-of-line instruction (CSR, system, atomic, FP) runs in the hart. */
+  private emitSlow(w0: number, w1: number, w2: number, step: number, off: number, len: number, i: number): void {
+    const o = this.out;
+    this.pcWords(off);
+    o.i32(w0);
+    o.i32(w1);
+    o.i32(w2);
+    o.i32(step);
+    o.get(P_N);
+    o.i32(this.c - i);
+    o.op(W.I32Add);
+    o.call(FN_SLOW);
+    o.set(L_ST);
+    this.checkStatus(off, len, i);
+  }
+}
+
+/** Emits the three high-multiply helpers (function indices FN_MULHU, FN_MULH, FN_MULHSU). */
+export function mulHelpers(): { mulhu: Code; mulh: Code; mulhsu: Code } {
+  // mulhu(a, b): 64x64 -> high 64 bits, from 32-bit halves. Locals: 2 a0, 3 a1, 4 b0, 5 b1, 6 p00,
+  // 7 p01, 8 p10.
+  const u = new Code();
+  const M32 = 0xffff_ffff;
+  u.get(0); u.i64(M32); u.op(W.I64And); u.set(2);
+  u.get(0); u.i64(32); u.op(W.I64ShrU); u.set(3);
+  u.get(1); u.i64(M32); u.op(W.I64And); u.set(4);
+  u.get(1); u.i64(32); u.op(W.I64ShrU); u.set(5);
+  u.get(2); u.get(4); u.op(W.I64Mul); u.set(6);
+  u.get(2); u.get(5); u.op(W.I64Mul); u.set(7);
+  u.get(3); u.get(4); u.op(W.I64Mul); u.set(8);
+  // hi = a1*b1 + (p01 >> 32) + (p10 >> 32) + (((p00 >> 32) + (p01 & M) + (p10 & M)) >> 32)
+  u.get(3); u.get(5); u.op(W.I64Mul);
+  u.get(7); u.i64(32); u.op(W.I64ShrU); u.op(W.I64Add);
+  u.get(8); u.i64(32); u.op(W.I64ShrU); u.op(W.I64Add);
+  u.get(6); u.i64(32); u.op(W.I64ShrU);
+  u.get(7); u.i64(M32); u.op(W.I64And); u.op(W.I64Add);
+  u.get(8); u.i64(M32); u.op(W.I64And); u.op(W.I64Add);
+  u.i64(32); u.op(W.I64ShrU);
+  u.op(W.I64Add);
+  u.op(W.End);
+  // mulh(a, b) = mulhu(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0)
+  const h = new Code();
+  h.get(0); h.get(1); h.call(FN_MULHU);
+  h.get(0); h.i64(63); h.op(W.I64ShrS); h.get(1); h.op(W.I64And); h.op(W.I64Sub);
+  h.get(1); h.i64(63); h.op(W.I64ShrS); h.get(0); h.op(W.I64And); h.op(W.I64Sub);
+  h.op(W.End);
+  // mulhsu(a, b) = mulhu(a, b) - (a < 0 ? b : 0)
+  const su = new Code();
+  su.get(0); su.get(1); su.call(FN_MULHU);
+  su.get(0); su.i64(63); su.op(W.I64ShrS); su.get(1); su.op(W.I64And); su.op(W.I64Sub);
+  su.op(W.End);
+  return { mulhu: u, mulh: h, mulhsu: su };
+}
