@@ -50,6 +50,8 @@ export interface VmOptions {
   /** Serve SBI calls in the accelerator (no M-mode firmware). Default true. */
   sbi?: boolean;
   console?: SbiConsole;
+  /** Execution engine of every vCPU: the interpreter (default, the reference) or the JIT. */
+  engine?: 'interp' | 'jit';
 }
 
 export interface MemoryRegionSpec {
@@ -81,6 +83,7 @@ export class Vm {
   readonly clock: VmClock;
   readonly sbiEnabled: boolean;
   readonly console: SbiConsole | undefined;
+  readonly engine: 'interp' | 'jit';
   private readonly slots = new Map<number, RamRegion>();
   readonly vcpus: Vcpu[] = [];
   /** Set by an SBI system reset; the machine reads and clears it. */
@@ -90,6 +93,7 @@ export class Vm {
     this.clock = options.clock;
     this.sbiEnabled = options.sbi ?? true;
     this.console = options.console;
+    this.engine = options.engine ?? 'interp';
   }
 
   setMemoryRegion(spec: MemoryRegionSpec): RamRegion {
@@ -154,7 +158,7 @@ export class Vcpu implements SbiHost {
   constructor(vm: Vm, id: number) {
     this.vm = vm;
     this.id = id;
-    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now() });
+    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' });
     this.hsm = id === 0 || vm.vcpus.length === 0 ? 'started' : 'stopped';
     if (vm.sbiEnabled) {
       this.hart.interceptExceptions = 1 << Cause.EcallFromS;

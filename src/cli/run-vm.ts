@@ -77,6 +77,8 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
   const clock = args.string('clock') ?? 'host';
   if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
+  const accel = args.string('accel') ?? 'interp';
+  if (accel !== 'interp' && accel !== 'jit') throw new UsageError(`--accel ${accel}: must be interp or jit`, HINT);
   const timeoutSeconds = args.number('timeout');
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
     throw new UsageError('--timeout must be a positive number of seconds', HINT);
@@ -122,7 +124,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       virtio.push({ kind: 'net', backend, mac: n.mac ?? defaultMac(n, i) });
     }
     virtio.push('rng', 'console');
-    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, virtio };
+    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, accel, virtio };
     const restoreBytes = restorePath === undefined ? undefined : await readInput(restorePath, 'snapshot');
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),

@@ -50,6 +50,7 @@ const spec: CommandSpec = {
     { name: 'monitor', kind: 'string', valueName: 'unix:PATH[,server,nowait]', description: 'a QMP monitor on a unix socket' },
     { name: 'restore', kind: 'string', valueName: 'FILE', description: 'resume from a snapshot file (give the same machine options)' },
     { name: 'snapshot-dir', kind: 'string', valueName: 'DIR', description: 'where named snapshots (savevm, snapshot-save) are kept (default: beside the first disk, else ./tsvm-snapshots)' },
+    { name: 'accel', kind: 'string', valueName: 'interp|jit', description: 'execution engine: the interpreter (default) or the WebAssembly JIT' },
     { name: 'clock', kind: 'string', valueName: 'host|virtual', description: 'guest time from the host clock (default) or from instructions (deterministic)' },
     { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
     {

@@ -64,6 +64,8 @@ export interface VirtConfig {
   /** 'builtin': the accelerator's SBI; a firmware image: run in M-mode from the boot ROM. */
   bios: 'builtin' | { name: string; data: Uint8Array };
   clock: 'host' | 'virtual';
+  /** Execution engine: 'interp' (default) or 'jit' (hot code translated to WebAssembly). */
+  accel?: 'interp' | 'jit';
   /**
    * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
    * so the first disk is vda).
@@ -140,6 +142,7 @@ export class VirtMachine {
     this.vm = createVm({
       clock: { now: () => this.mtime() },
       sbi: builtinSbi,
+      engine: config.accel ?? 'interp',
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),

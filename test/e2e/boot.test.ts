@@ -84,6 +84,16 @@ test('default guest: boots to a shell, answers commands, powers off with status 
   await powerOff(g);
 });
 
+test('--accel jit: the default guest boots under the WebAssembly JIT, answers commands, powers off', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const g = startGuest(t, ['--accel', 'jit']);
+  await g.waitForPrompt(BOOT_TIMEOUT_MS);
+  t.diagnostic(`boot to prompt (jit): ${((performance.now() - g.startedAt) / 1000).toFixed(2)} s`);
+  await checkShell(g, 1);
+  // Some user-space work that runs hot enough to be translated.
+  assert.equal(await g.run('i=0; s=0; while [ $i -lt 3000 ]; do s=$((s + i * i)); i=$((i + 1)); done; echo $s'), '8995500500');
+  await powerOff(g);
+});
+
 test('OpenSBI as firmware (--bios fw_dynamic.bin): boots the default guest, powers off with status 0', {
   timeout: TEST_TIMEOUT_MS,
   skip: existsSync(OPENSBI) ? false : `${OPENSBI} is missing (Debian package opensbi; npm test installs it when run as root)`,
