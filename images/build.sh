@@ -286,11 +286,29 @@ stage_initramfs() {
 }
 
 # ---------------------------------------------------------------------------------
+# data disk: an empty 1 GiB ext4 file system (label "data"), compressed qcow2. `tsvm run --persist`
+# (npm start) gives each user an overlay of it, which /init mounts on /data.
+# ---------------------------------------------------------------------------------
+stage_data() {
+    log "building the data disk"
+    command -v mkfs.ext4 >/dev/null && command -v qemu-img >/dev/null \
+        || apt-get install -y -qq e2fsprogs qemu-utils >/dev/null
+    local raw="$WORK/data.raw"
+    rm -f "$raw"
+    truncate -s 1G "$raw"
+    # Fixed UUID, hash seed and time, so the image is the same on every build.
+    E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" mkfs.ext4 -q -F -L data -U 7473766d-6461-7461-0000-000000000001 \
+        -E root_owner=0:0,hash_seed=7473766d-6461-7461-0000-000000000002 "$raw"
+    qemu-img convert -c -f raw -O qcow2 "$raw" "$OUT/data.qcow2"
+    rm -f "$raw"
+}
+
+# ---------------------------------------------------------------------------------
 # sums and build info
 # ---------------------------------------------------------------------------------
 stage_sums() {
     log "writing SHA256SUMS and BUILDINFO"
-    (cd "$OUT" && sha256sum Image.gz initramfs.cpio.gz > SHA256SUMS)
+    (cd "$OUT" && sha256sum Image.gz initramfs.cpio.gz data.qcow2 > SHA256SUMS)
     {
         echo "linux_version=$(make -s -C "$KSRC" kernelversion)$(sed -n 's/^CONFIG_LOCALVERSION="\(.*\)"/\1/p' "$HERE/linux.config")"
         echo "linux_source_package=linux-source-6.1 $(dpkg-query -W -f='${Version}' linux-source-6.1)"
@@ -310,12 +328,12 @@ stages=()
 for arg in "$@"; do
     case "$arg" in
         --regen-config) stages+=(regen) ;;
-        deps|kernel|busybox|initramfs|sums) stages+=("$arg") ;;
+        deps|kernel|busybox|initramfs|data|sums) stages+=("$arg") ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
-[ ${#stages[@]} -gt 0 ] || stages=(deps kernel busybox initramfs sums)
+[ ${#stages[@]} -gt 0 ] || stages=(deps kernel busybox initramfs data sums)
 
 mkdir -p "$WORK"
 for s in "${stages[@]}"; do

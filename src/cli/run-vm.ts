@@ -25,7 +25,10 @@ import { NetSwitch } from '../net/switch.js';
 import { LinkError } from '../net/link.js';
 import type { NetBackend } from '../net/backend.js';
 import { connectLink, listenLink } from '../host/net-socket.js';
-import { openImageFile } from '../host/node-file.js';
+import { NodeBlockFile, openImageFile } from '../host/node-file.js';
+import { createQcow2 } from '../block/index.js';
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { openUserNet } from '../host/user-net-host.js';
 import type { BlockBackend } from '../block/backend.js';
 import type { DiskOption } from './device-options.js';
@@ -52,8 +55,35 @@ function packageRoot(): string {
 export const DEFAULT_GUEST = {
   kernel: join(packageRoot(), 'images', 'default', 'Image.gz'),
   initrd: join(packageRoot(), 'images', 'default', 'initramfs.cpio.gz'),
+  /** An empty ext4 file system; `--persist` gives each user an overlay of it, mounted on /data. */
+  data: join(packageRoot(), 'images', 'default', 'data.qcow2'),
   append: 'console=ttyS0',
 };
+
+/** The user's persistent data disk for the default guest (TSVM_DATA_DISK overrides it). */
+export function persistentDiskPath(): string {
+  const env = process.env.TSVM_DATA_DISK;
+  if (env !== undefined && env !== '') return env;
+  const base = process.env.XDG_DATA_HOME !== undefined && process.env.XDG_DATA_HOME !== ''
+    ? process.env.XDG_DATA_HOME
+    : join(homedir(), '.local', 'share');
+  return join(base, 'tsvm', 'default-data.qcow2');
+}
+
+/** Creates the persistent disk on first use: a qcow2 overlay of the committed empty file system. */
+async function ensurePersistentDisk(path: string): Promise<void> {
+  if (existsSync(path)) return;
+  await mkdir(dirname(path), { recursive: true });
+  const base = await openImageFile(DEFAULT_GUEST.data, { readOnly: true, noBacking: true });
+  const size = base.size;
+  await base.close();
+  const file = await NodeBlockFile.open(path, { create: true });
+  try {
+    await createQcow2(file, { size, backing: { name: DEFAULT_GUEST.data, format: 'qcow2', size } });
+  } finally {
+    await file.close();
+  }
+}
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -96,6 +126,17 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   append ??= 'console=ttyS0';
 
   const diskOptions = args.strings('disk').map(parseDiskOption);
+  if (args.flag('persist')) {
+    // The data disk first, so it is vda (mounted on /data by the default guest's /init).
+    const path = persistentDiskPath();
+    try {
+      await ensurePersistentDisk(path);
+    } catch (e) {
+      io.writeStderr(`tsvm: cannot prepare the data disk ${path}: ${(e as Error).message}\n`);
+      return EXIT_FAILURE;
+    }
+    diskOptions.unshift({ path, format: 'qcow2', readOnly: false, cache: 'writeback' });
+  }
   const monitorSpec = args.string('monitor');
   const monitorAddress = monitorSpec === undefined ? undefined : parseMonitorAddress(monitorSpec);
   const restorePath = args.string('restore');

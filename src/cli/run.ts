@@ -47,6 +47,7 @@ const spec: CommandSpec = {
     { name: 'cpus', kind: 'integer', valueName: 'N', description: 'number of harts, 1-8 (default 1)' },
     { name: 'disk', kind: 'string', valueName: 'PATH[,format=raw|qcow2][,readonly=on][,cache=writeback|none]', description: 'a virtio-blk disk (repeatable: vda, vdb, ...)', repeatable: true },
     { name: 'net', kind: 'string', valueName: 'user[,hostfwd=...]|switch=NAME|socket,listen=ADDR|socket,connect=ADDR', description: 'a virtio-net NIC and its backend (repeatable); mac=XX:..', repeatable: true },
+    { name: 'persist', kind: 'flag', description: 'attach your persistent data disk (~/.local/share/tsvm/default-data.qcow2, made on first use), mounted on /data by the default guest' },
     { name: 'monitor', kind: 'string', valueName: 'unix:PATH[,server,nowait]', description: 'a QMP monitor on a unix socket' },
     { name: 'restore', kind: 'string', valueName: 'FILE', description: 'resume from a snapshot file (give the same machine options)' },
     { name: 'snapshot-dir', kind: 'string', valueName: 'DIR', description: 'where named snapshots (savevm, snapshot-save) are kept (default: beside the first disk, else ./tsvm-snapshots)' },

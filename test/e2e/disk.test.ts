@@ -110,3 +110,25 @@ test('linked clones: two overlays of one base, each sees its own writes, the bas
     assert.equal(createHash('sha256').update(readFileSync(base)).digest('hex'), baseSum, 'the base is unchanged');
     assert.equal(readFromImage(base, '/who.txt', dir).includes('clone'), false);
   });
+
+test('--persist (npm start): the default guest keeps /data between runs', { timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-persist-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { XDG_DATA_HOME: dir };
+  const first = Guest.start(['--persist', '--memory', '128'], { env });
+  t.after(() => first.kill());
+  await first.waitForPrompt(BOOT_TIMEOUT_MS);
+  assert.match(await first.run('mount | grep " /data "'), /^\/dev\/vda on \/data type ext4/);
+  await first.run('echo kept-across-runs > /data/note; sync');
+  assert.equal((await first.poweroff()).code, 0);
+  const disk = join(dir, 'tsvm', 'default-data.qcow2');
+  assert.ok(existsSync(disk), 'the data disk was made on first use');
+  const check = spawnSync('/usr/bin/qemu-img', ['check', disk], { encoding: 'utf8' });
+  if (check.error === undefined) assert.equal(check.status, 0, check.stdout + check.stderr);
+
+  const second = Guest.start(['--persist', '--memory', '128'], { env });
+  t.after(() => second.kill());
+  await second.waitForPrompt(BOOT_TIMEOUT_MS);
+  assert.equal(await second.run('cat /data/note'), 'kept-across-runs');
+  assert.equal((await second.poweroff()).code, 0);
+});
