@@ -4,7 +4,7 @@
  * The `user` network (NAT written here): the guest's udhcpc gets 10.0.2.15 with the gateway and
  * DNS server; `wget` in the guest fetches a page from an HTTP server on the host's 127.0.0.1
  * (reached as 10.0.2.2); a host client reaches the guest's busybox httpd through a port forward.
- * A socket link: two tsvm processes joined by a unix socket ping each other and move a file with nc.
+ * A socket link: two tsvm processes joined by a unix socket ping each other and move 10 MiB with nc.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,7 +78,7 @@ test('user network: DHCP lease, wget from the host through the NAT, a port forwa
     assert.equal((await g.poweroff()).code, 0);
   });
 
-test('two tsvm processes on a socket link ping each other and move 4 MiB with nc',
+test('two tsvm processes on a socket link ping each other and move 10 MiB with nc',
   { timeout: 300_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvm-link-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,7 +92,7 @@ test('two tsvm processes on a socket link ping each other and move 4 MiB with nc
     assert.match(await a.run('ping -c 3 -W 5 192.168.77.2'), /3 packets received/);
     assert.match(await b.run('ping -c 2 -W 5 192.168.77.1'), /2 packets received/);
 
-    await a.run('dd if=/dev/urandom of=/tmp/blob bs=64k count=64 2>/dev/null');
+    await a.run('dd if=/dev/urandom of=/tmp/blob bs=64k count=160 2>/dev/null');
     const sent = (await a.run('md5sum /tmp/blob')).split(/\s+/)[0];
     await b.run('( nc -l -p 5000 > /tmp/recv 2>/dev/null & )');
     await b.run('sleep 1');
