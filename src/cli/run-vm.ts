@@ -165,7 +165,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       virtio.push({ kind: 'net', backend, mac: n.mac ?? defaultMac(n, i) });
     }
     virtio.push('rng', 'console');
-    config = { memoryMiB, cpus, kernel, initrd, append, bios, clock, accel, virtio };
+    config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, virtio };
     const restoreBytes = restorePath === undefined ? undefined : await readInput(restorePath, 'snapshot');
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),

@@ -59,6 +59,8 @@ export interface VirtConfig {
   memoryMiB: number;
   cpus: number;
   kernel?: Uint8Array;
+  /** How error messages name the kernel (its file name); default 'kernel'. */
+  kernelName?: string;
   initrd?: Uint8Array;
   append?: string;
   /** 'builtin': the accelerator's SBI; a firmware image: run in M-mode from the boot ROM. */
@@ -267,7 +269,7 @@ export class VirtMachine {
     let kernelEntry = VIRT_RAM_BASE + 0x20_0000;
     let kernelEnd = firmwareEnd;
     if (config.kernel !== undefined) {
-      const k = loadKernel(config.kernel, mem, VIRT_RAM_BASE, ramSize, this.host.gunzip);
+      const k = loadKernel(config.kernel, mem, VIRT_RAM_BASE, ramSize, this.host.gunzip, config.kernelName);
       kernelEntry = k.entry;
       kernelEnd = k.end;
     }
