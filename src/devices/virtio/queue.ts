@@ -113,6 +113,31 @@ export class DescriptorChain {
    * (less than asked when the readable part runs out).
    */
   read(dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): number {
+    return this.consumeReadable(dst, dstOffset, length);
+  }
+
+  /** Skips the next `length` readable bytes; returns how many were skipped. */
+  skipRead(length: number): number {
+    return this.consumeReadable(null, 0, length);
+  }
+
+  /**
+   * Copies src[srcOffset .. +length] into the next bytes of the device-writable part; returns how
+   * many fit. Marks the pages dirty, drops decoded code on them and runs write watches.
+   */
+  write(src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): number {
+    const done = this.consumeWritable(src, srcOffset, length);
+    this.bytesWritten += done;
+    return done;
+  }
+
+  /** Skips the next `length` writable bytes (left as they are, not counted as written). */
+  skipWrite(length: number): number {
+    return this.consumeWritable(null, 0, length);
+  }
+
+  /** Walks the readable segments for `length` bytes, copying them to dst unless it is null. */
+  private consumeReadable(dst: Uint8Array | null, dstOffset: number, length: number): number {
     const u8 = this.memory.u8;
     let done = 0;
     while (done < length && this.rSeg < this.count) {
@@ -123,36 +148,15 @@ export class DescriptorChain {
         continue;
       }
       const n = Math.min(length - done, this.length[s] - this.rOff);
-      const from = this.offset[s] + this.rOff;
-      copyBytes(dst, dstOffset + done, u8, from, n);
+      if (dst !== null) copyBytes(dst, dstOffset + done, u8, this.offset[s] + this.rOff, n);
       done += n;
       this.rOff += n;
     }
     return done;
   }
 
-  /** Skips the next `length` readable bytes; returns how many were skipped. */
-  skipRead(length: number): number {
-    let done = 0;
-    while (done < length && this.rSeg < this.count) {
-      const s = this.rSeg;
-      if (this.writable[s] !== 0 || this.rOff >= this.length[s]) {
-        this.rSeg++;
-        this.rOff = 0;
-        continue;
-      }
-      const n = Math.min(length - done, this.length[s] - this.rOff);
-      done += n;
-      this.rOff += n;
-    }
-    return done;
-  }
-
-  /**
-   * Copies src[srcOffset .. +length] into the next bytes of the device-writable part; returns how
-   * many fit. Marks the pages dirty, drops decoded code on them and runs write watches.
-   */
-  write(src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): number {
+  /** Walks the writable segments for `length` bytes, copying src into them unless it is null. */
+  private consumeWritable(src: Uint8Array | null, srcOffset: number, length: number): number {
     let done = 0;
     while (done < length && this.wSeg < this.count) {
       const s = this.wSeg;
@@ -162,29 +166,12 @@ export class DescriptorChain {
         continue;
       }
       const n = Math.min(length - done, this.length[s] - this.wOff);
-      const off = this.offset[s] + this.wOff;
-      const pa = this.addr[s] + this.wOff;
-      beforeDmaWrite(this.memory, off, n);
-      copyBytes(this.memory.u8, off, src, srcOffset + done, n);
-      afterDmaWrite(this.memory, off, pa, n);
-      done += n;
-      this.wOff += n;
-    }
-    this.bytesWritten += done;
-    return done;
-  }
-
-  /** Skips the next `length` writable bytes (left as they are, not counted as written). */
-  skipWrite(length: number): number {
-    let done = 0;
-    while (done < length && this.wSeg < this.count) {
-      const s = this.wSeg;
-      if (this.writable[s] === 0 || this.wOff >= this.length[s]) {
-        this.wSeg++;
-        this.wOff = 0;
-        continue;
+      if (src !== null) {
+        const off = this.offset[s] + this.wOff;
+        beforeDmaWrite(this.memory, off, n);
+        copyBytes(this.memory.u8, off, src, srcOffset + done, n);
+        afterDmaWrite(this.memory, off, this.addr[s] + this.wOff, n);
       }
-      const n = Math.min(length - done, this.length[s] - this.wOff);
       done += n;
       this.wOff += n;
     }
