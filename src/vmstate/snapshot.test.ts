@@ -108,11 +108,8 @@ test('256 MiB of RAM with few non-zero pages gives a small file; readSnapshotInt
   assert.ok(file.length < 64 * 1024, `file is ${file.length} bytes`);
   // Into a dirty target: absent pages must be cleared.
   const target = new Uint8Array(256 * MiB).fill(0xee);
-  const t0 = performance.now();
   readSnapshotInto(file, zlib, [{ base: 0x8000_0000, bytes: target }]);
-  const ms = performance.now() - t0;
   assert.ok(Buffer.from(target).equals(Buffer.from(ram)));
-  assert.ok(ms < 2000, `restore took ${ms} ms`);
   // Into a zeroed target, absent pages are left alone.
   const fresh = new Uint8Array(256 * MiB);
   readSnapshotInto(file, zlib, [{ base: 0x8000_0000, bytes: fresh }], { targetZeroed: true });

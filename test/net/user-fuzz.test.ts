@@ -443,7 +443,6 @@ const frames = Number(process.env.FUZZ_FRAMES ?? 110_000);
 test(`user network survives ${frames} random and mutated frames (seed ${seed})`, () => {
   const fz = new Fuzzer(seed, 'user,hostfwd=tcp:127.0.0.1:0-:22,hostfwd=udp::0-:53,hostname=fuzz');
   fz.host.deliver();
-  const start = Date.now();
   fz.run(frames);
   const s = fz.net.stats;
   assert.equal(s.internalErrors, 0);
@@ -459,8 +458,6 @@ test(`user network survives ${frames} random and mutated frames (seed ${seed})`,
   assert.ok(fz.host.connects.every((c) => c.closed || c.aborted || c.ended || !c.events), 'host sockets are closed');
   fz.net.send(tcpFrame({ dst: ip('198.51.100.1'), srcPort: 1, dstPort: 2, seq: 0, flags: F_SYN }));
   assert.equal(fz.net.stats.framesIn, frames, 'a closed backend ignores frames');
-  const ms = Date.now() - start;
-  assert.ok(ms < (20_000 * Math.max(frames, 110_000)) / 110_000, `took ${ms} ms`); // the budget is 20 s for the default run
 });
 
 test('restricted user network under the same fuzz', () => {
