@@ -23,7 +23,7 @@ import { DECODED_PAGE_WORDS, SLOTS_PER_PAGE } from '../hart/decode.js';
 import type { PhysicalMemory } from '../hart/memory.js';
 import { wasmApi, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
 import { HS_EXIT_KIND, HS_EXIT_PC, JitExit } from './layout.js';
-import { FIRST_PAGE_FN, PAGE_FN_LOCALS, mulHelpers, translatePage } from './translate.js';
+import { FIRST_PAGE_FN, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, mulHelpers, translatePage } from './translate.js';
 import { Code, T, assembleModule, type FuncDef } from './wasm.js';
 
 /** The hart's side of the JIT: callouts from translated code (see layout.ts JitCall). */
@@ -312,10 +312,10 @@ export class JitEngine {
     // Function indices (translate.ts FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
     const funcs: FuncDef[] = [];
     const helpers = mulHelpers();
-    funcs.push({ type: 2, locals: [[7, T.I64]], body: helpers.mulhu });
-    funcs.push({ type: 2, locals: [], body: helpers.mulh });
-    funcs.push({ type: 2, locals: [], body: helpers.mulhsu });
-    const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array }[] = [];
+    funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: helpers.mulhu });
+    funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulh });
+    funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
+    const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array; fn: number }[] = [];
     const batch = new Set(list);
     for (const p of list) {
       const c = p === page ? code : mem.decodedPages[p];
@@ -323,14 +323,15 @@ export class JitEngine {
       const hints = [...(this.hints.get(p) ?? [])];
       if (p === page) hints.push(slot);
       const map = this.pages[p]?.map ?? this.allocMap(batch);
+      const fn = FIRST_PAGE_FN + funcs.length - 3;
       const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
-        this.decodeAhead);
+        this.decodeAhead, fn);
       if (tr.blocks === 0) {
         if (this.pages[p] === undefined) this.freeMaps.push(map);
         continue;
       }
-      funcs.push({ type: 0, locals: PAGE_FN_LOCALS, body: tr.body });
-      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered });
+      funcs.push(...tr.funcs);
+      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered, fn });
       this.stats.blocks += tr.blocks;
       this.stats.instructions += tr.instructions;
     }
@@ -340,19 +341,15 @@ export class JitEngine {
       return undefined;
     }
     const bytes = assembleModule({
-      types: [
-        { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
-        { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
-        { params: [T.I64, T.I64], results: [T.I64] },
-      ],
+      types: MODULE_TYPES,
       importMemory: { module: 'h', name: 'mem', minPages: 0 },
       importFuncs: [
-        { module: 'h', name: 'ld', type: 0 },
-        { module: 'h', name: 'st', type: 1 },
-        { module: 'h', name: 'slow', type: 1 },
+        { module: 'h', name: 'ld', type: TYPE_ENTRY },
+        { module: 'h', name: 'st', type: TYPE_CALLOUT },
+        { module: 'h', name: 'slow', type: TYPE_CALLOUT },
       ],
       funcs,
-      exports: made.map((_, i) => ({ name: `p${i}`, func: FIRST_PAGE_FN + i })),
+      exports: made.map((m, i) => ({ name: `p${i}`, func: m.fn })),
     });
     let instance: WasmInstance;
     try {

@@ -1,6 +1,6 @@
 /**
- * Translation of one decoded page (4 KiB of guest code, see src/hart/decode.ts) into one
- * WebAssembly function.
+ * Translation of one decoded page (4 KiB of guest code, see src/hart/decode.ts) into WebAssembly
+ * functions.
  *
  * Analysis: starting from the page's entry points (instructions the interpreter reached by a jump,
  * plus hints), the control flow is followed inside the page over the instructions the interpreter
@@ -9,33 +9,31 @@
  * after an out-of-line one) and end at a branch, a jump, an out-of-line instruction, an
  * instruction translated code cannot run, or the next leader.
  *
- * The function, `(block, baseLo, baseHi, n, dBase) -> n`, is position independent: the virtual
- * address of the page (base) is a parameter, so one translation serves every mapping of the
- * physical page. Guest registers stay in the hart's register file in the arena (i64 loads and
- * stores at constant addresses, the same memory the interpreter's `x` views): nothing to load on
- * entry or write back on exit, and no register values merging at every exit, which is what makes
- * the optimising WebAssembly compiler slow on large functions. The function is shaped as
+ * A page becomes a group of functions in its module: an entry `(block, baseLo, baseHi, n, dBase)
+ * -> n` (the one the engine calls), a dispatcher, and one function per block. The translation is
+ * position independent: the virtual address of the page (base) is a parameter, so one translation
+ * serves every mapping of the physical page. Guest registers stay in the hart's register file in
+ * the arena (i64 loads and stores at constant addresses, the same memory the interpreter's `x`
+ * views): nothing to load on entry or write back on exit, and nothing to merge between blocks.
  *
- *   block $exit
- *     loop $dispatch                          ;; re-entered with `block` = the target block
- *       block $default
- *         block $B(m-1) ... block $B0
- *           br_table block -> $Bi, else $default
- *         end  code of block 0
- *         ...
- *         end  code of block m-1
- *       end  (no such block: leave)
- *     end
- *   end  store the exit pc and kind, return n
+ *   entry(block, baseLo, baseHi, n, dBase)   computes base and the data TLB set, then
+ *     return_call dispatch(block, base, n, dtag, doff)
+ *   dispatch: br_table block -> return_call block_i(base, n, dtag, doff)
+ *   block_i:  n -= count (leave if the budget does not cover it); its instructions; then
+ *             return_call block_t for an in-page successor t, a `br` to a `loop` around the block
+ *             for a branch to its own start, return_call dispatch for an in-page `jalr` (its target
+ *             block from the page's block map, an int16 per halfword in the arena), or an exit:
+ *             store the exit pc and kind, return n.
  *
- * so a forward branch to a block is a direct `br`, a branch to its own block a `br` to a `loop`
- * around that block, and any other in-page branch goes through the dispatcher; an in-page `jalr`
- * finds its target block in the page's block map (an int16 per halfword, in the arena). Each
- * block first takes its instruction count from the budget `n`, leaving for the interpreter when
- * the budget is too small, so budgets and instret stay exact. Loads and stores check the hart's
- * software TLB inline; misses, MMIO and faults call out to the hart, as do the out-of-line
- * instructions (CSR, system, atomics, floating point). A callout that traps, or must stop the
- * hart, makes the function leave with the exact pc and budget.
+ * Why a function per block, chained by tail calls, rather than one function per page: the engine
+ * (V8) tiers up per function, so only hot blocks reach the optimising compiler, and its cost stays
+ * proportional to their size; with a function per page, every warm page was optimised whole, which
+ * cost more CPU than the code saved (a Linux boot spent ~5 s of background compile on ~1 s of
+ * guest code). Each block first takes its instruction count from the budget `n`, leaving for the
+ * interpreter when the budget is too small, so budgets and instret stay exact. Loads and stores
+ * check the hart's software TLB inline; misses, MMIO and faults call out to the hart, as do the
+ * out-of-line instructions (CSR, system, atomics, floating point). A callout that traps, or must
+ * stop the hart, makes the block leave with the exact pc and budget.
  */
 
 import { Op, FIRST_SLOW_OP, SLOTS_PER_PAGE, X0_SINK, decode16, decode32 } from '../hart/decode.js';
@@ -43,7 +41,7 @@ import {
   HS_EXIT_KIND, HS_EXIT_PC, HS_LOAD, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
   JitCall, JitExit,
 } from './layout.js';
-import { Code, T, W } from './wasm.js';
+import { Code, T, W, type FuncDef, type FuncType } from './wasm.js';
 
 // ---- function indices inside a translation module (see engine.ts) ----
 export const FN_LOAD = 0; // import: (pcLo, pcHi, addrLo, addrHi, op) -> JitCall
@@ -54,27 +52,54 @@ export const FN_MULH = 4;
 export const FN_MULHSU = 5;
 export const FIRST_PAGE_FN = 6;
 
-// ---- locals of a page function ----
-const P_BLOCK = 0; // the block to start at (then the dispatch loop's variable)
+// ---- the page's entry function: (block, baseLo, baseHi, n, dBase) -> n ----
+const P_BLOCK = 0;
 const P_BASE_LO = 1;
 const P_BASE_HI = 2;
 const P_N = 3;
 const P_DBASE = 4;
-const L_BASE = 5; // i64: virtual address of the page
-const L_ADDR = 6; // i64: address of the current load or store
-const L_EXIT_PC = 7; // i64
-const L_T1 = 8; // i64
-const L_T2 = 9; // i64
-const L_LO = 10; // i32: low word of L_ADDR
-const L_KIND = 11; // i32
-const L_DTAG = 12; // i32: byte offset of the data TLB set in the tag arrays
-const L_DOFF = 13; // i32: byte offset of the data TLB set in the offset arrays
-const L_ST = 14; // i32: callout status
-export const PAGE_FN_LOCALS: [number, T][] = [[5, T.I64], [5, T.I32]];
 
-/** A translated page: the function body and what it covers. */
+// ---- the page's dispatcher: (block, base, n, dtag, doff) -> n ----
+const D_BLOCK = 0;
+const D_BASE = 1;
+const D_N = 2;
+const D_DTAG = 3;
+const D_DOFF = 4;
+
+// ---- a block function: (base, n, dtag, doff) -> n; its locals ----
+const L_BASE = 0; // i64 param: virtual address of the page
+const L_N = 1; // i32 param: the budget left
+const L_DTAG = 2; // i32 param: byte offset of the data TLB set in the tag arrays
+const L_DOFF = 3; // i32 param: byte offset of the data TLB set in the offset arrays
+const L_ADDR = 4; // i64: address of the current load or store
+const L_T1 = 5; // i64 (a jalr target)
+const L_T2 = 6; // i64
+const L_LO = 7; // i32: low word of L_ADDR
+const L_ST = 8; // i32: callout status
+const L_BLK = 9; // i32: block index found in the block map
+const BLOCK_FN_LOCALS: [number, T][] = [[3, T.I64], [3, T.I32]];
+
+/** Function types of a translation module (engine.ts declares them in this order). */
+export const TYPE_ENTRY = 0; // also the load import's
+export const TYPE_CALLOUT = 1;
+export const TYPE_MULH = 2;
+export const TYPE_BLOCK = 3;
+export const TYPE_DISPATCH = 4;
+export const MODULE_TYPES: FuncType[] = [
+  { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I64], results: [T.I64] },
+  { params: [T.I64, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I32, T.I64, T.I32, T.I32, T.I32], results: [T.I32] },
+];
+
+/**
+ * A translated page: its functions and what they cover. `funcs[0]` is the page's entry (exported,
+ * type TYPE_ENTRY), `funcs[1]` its dispatcher, then one function per block; they take function
+ * indices `fnBase`, `fnBase + 1`, ... of the module (as passed to translatePage).
+ */
 export interface PageTranslation {
-  body: Code;
+  funcs: FuncDef[];
   /** Per halfword slot: the index of the block starting there (an entry of the function), or -1. */
   blockOf: Int16Array;
   /** One byte per halfword slot: 1 for every instruction inside a block. */
@@ -238,9 +263,9 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
  * `decodeAhead`).
  */
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
-  blockMap: number, hints: Iterable<number>, decodeAhead = false): PageTranslation {
+  blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
-  const body = new PageCodegen(code, state, blockMap, blocks).emit();
+  const funcs = new PageCodegen(code, state, blockMap, blocks, fnBase).emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
   let instructions = 0;
@@ -249,11 +274,11 @@ export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: nu
     for (const h of b.slots) covered[h] = 1;
     instructions += b.count;
   });
-  return { body, blockOf, covered, blocks: blocks.length, instructions };
+  return { funcs, blockOf, covered, blocks: blocks.length, instructions };
 }
 
 class PageCodegen {
-  private readonly out = new Code();
+  private out = new Code();
   private readonly blockAt = new Int32Array(SLOTS_PER_PAGE).fill(-1);
   // Emission context of the current block.
   private j = 0; // block index
@@ -266,70 +291,86 @@ class PageCodegen {
     private readonly state: number,
     private readonly blockMap: number,
     private readonly blocks: Block[],
+    private readonly fnBase: number,
   ) {
     blocks.forEach((b, i) => {
       this.blockAt[b.start] = i;
     });
   }
 
-  /** Emits the whole function body (instructions only; locals are PAGE_FN_LOCALS). */
-  emit(): Code {
-    const blocks = this.blocks;
-    const m = blocks.length;
-    const body = this.out;
-    body.block(); // $exit
-    body.loop(); // $dispatch
-    body.block(); // $default
-    for (let i = m - 1; i >= 0; i--) body.block();
-    // Dispatch on the block index (a table of m entries: a table per halfword would cost the
-    // optimising compiler far more).
-    body.get(P_BLOCK);
-    body.byte(W.BrTable);
-    body.u32(m);
-    for (let i = 0; i < m; i++) body.u32(i);
-    body.u32(m);
-    for (let i = 0; i < m; i++) {
-      body.op(W.End);
-      this.emitBlock(i);
-    }
-    body.op(W.End); // $default: no such block (callers never ask for one); leave at the page
-    body.get(L_BASE);
-    body.set(L_EXIT_PC);
-    body.i32(JitExit.Miss);
-    body.set(L_KIND);
-    body.op(W.End); // $dispatch
-    body.op(W.End); // $exit
+  /** Function index of the page's dispatcher, and of block j's function. */
+  private get dispatchFn(): number {
+    return this.fnBase + 1;
+  }
+  private blockFn(j: number): number {
+    return this.fnBase + 2 + j;
+  }
 
-    const o = new Code();
+  /** The page's functions: entry, dispatcher, one per block. */
+  emit(): FuncDef[] {
+    const m = this.blocks.length;
     const s = this.state;
-    // Prologue: the page's virtual base, the data TLB set.
-    o.get(P_BASE_LO);
-    o.op(W.I64ExtendI32U);
-    o.get(P_BASE_HI);
-    o.op(W.I64ExtendI32U);
-    o.i64(32);
-    o.op(W.I64Shl);
-    o.op(W.I64Or);
-    o.set(L_BASE);
-    o.get(P_DBASE);
-    o.i32(3);
-    o.op(W.I32Shl);
-    o.set(L_DTAG);
-    o.get(P_DBASE);
-    o.i32(2);
-    o.op(W.I32Shl);
-    o.set(L_DOFF);
-    o.append(body);
-    // Epilogue: report, return the budget.
-    o.i32(0);
-    o.get(L_EXIT_PC);
-    o.mem(W.I64Store, 3, s + HS_EXIT_PC);
-    o.i32(0);
-    o.get(L_KIND);
-    o.mem(W.I32Store, 2, s + HS_EXIT_KIND);
-    o.get(P_N);
-    o.op(W.End);
-    return o;
+
+    // Entry: the page's virtual base and the data TLB set from the caller's words, then dispatch.
+    const entry = new Code();
+    entry.get(P_BLOCK);
+    entry.get(P_BASE_LO);
+    entry.op(W.I64ExtendI32U);
+    entry.get(P_BASE_HI);
+    entry.op(W.I64ExtendI32U);
+    entry.i64(32);
+    entry.op(W.I64Shl);
+    entry.op(W.I64Or);
+    entry.get(P_N);
+    entry.get(P_DBASE);
+    entry.i32(3);
+    entry.op(W.I32Shl);
+    entry.get(P_DBASE);
+    entry.i32(2);
+    entry.op(W.I32Shl);
+    entry.returnCall(this.dispatchFn);
+    entry.op(W.End);
+
+    // Dispatcher: a table of m entries, each a tail call of its block's function.
+    const d = new Code();
+    d.block(); // $default
+    for (let i = m - 1; i >= 0; i--) d.block();
+    d.get(D_BLOCK);
+    d.byte(W.BrTable);
+    d.u32(m);
+    for (let i = 0; i < m; i++) d.u32(i);
+    d.u32(m);
+    for (let i = 0; i < m; i++) {
+      d.op(W.End);
+      d.get(D_BASE);
+      d.get(D_N);
+      d.get(D_DTAG);
+      d.get(D_DOFF);
+      d.returnCall(this.blockFn(i));
+    }
+    d.op(W.End); // $default: no such block (callers never ask for one); leave at the page
+    d.i32(0);
+    d.get(D_BASE);
+    d.mem(W.I64Store, 3, s + HS_EXIT_PC);
+    d.i32(0);
+    d.i32(JitExit.Miss);
+    d.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    d.get(D_N);
+    d.op(W.End);
+
+    const funcs: FuncDef[] = [
+      { type: TYPE_ENTRY, locals: [], body: entry },
+      { type: TYPE_DISPATCH, locals: [], body: d },
+    ];
+    for (let i = 0; i < m; i++) {
+      this.out = new Code();
+      this.emitBlock(i);
+      // Every path of a block ends in a return, a tail call or a branch back to its loop.
+      this.out.op(W.Unreachable);
+      this.out.op(W.End);
+      funcs.push({ type: TYPE_BLOCK, locals: BLOCK_FN_LOCALS, body: this.out });
+    }
+    return funcs;
   }
 
   // ---------------- helpers ----------------
@@ -355,17 +396,6 @@ class PageCodegen {
     this.out.mem(W.I64Store, 3, this.state + HS_X + 8 * r);
   }
 
-  /** Depth of the label of block t from the current position. */
-  private blockDepth(t: number): number {
-    return t - this.j - 1 + this.extra;
-  }
-  private dispatchDepth(): number {
-    return this.blocks.length - this.j + this.extra;
-  }
-  private exitDepth(): number {
-    return this.blocks.length - this.j + 1 + this.extra;
-  }
-
   /** Pushes base + byte offset (an i64). */
   private pcAt(byteOffset: number): void {
     const o = this.out;
@@ -376,22 +406,28 @@ class PageCodegen {
     }
   }
 
-  /** n += adj; exitPc = base + byteOffset (unless byteOffset is null); kind; br $exit. */
-  private exit(kind: JitExit, byteOffset: number | null, adj: number): void {
+  /**
+   * Leaves translated code: reports the exit pc (base + byteOffset; L_T1 for 'T1'; none for
+   * null) and kind, and returns n + adj.
+   */
+  private exit(kind: JitExit, byteOffset: number | 'T1' | null, adj: number): void {
     const o = this.out;
+    const s = this.state;
+    if (byteOffset !== null) {
+      o.i32(0);
+      if (byteOffset === 'T1') o.get(L_T1);
+      else this.pcAt(byteOffset);
+      o.mem(W.I64Store, 3, s + HS_EXIT_PC);
+    }
+    o.i32(0);
+    o.i32(kind);
+    o.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    o.get(L_N);
     if (adj !== 0) {
-      o.get(P_N);
       o.i32(adj);
       o.op(W.I32Add);
-      o.set(P_N);
     }
-    if (byteOffset !== null) {
-      this.pcAt(byteOffset);
-      o.set(L_EXIT_PC);
-    }
-    o.i32(kind);
-    o.set(L_KIND);
-    o.br(this.exitDepth());
+    o.op(W.Return);
   }
 
   /** Control transfer to in-page halfword `h` (all instructions of the block are retired). */
@@ -406,19 +442,12 @@ class PageCodegen {
       o.br(this.extra - 1);
       return;
     }
-    if (t > this.j) {
-      if (t === this.j + 1 && this.extra === (this.selfLoop ? 1 : 0) && this.atBlockEnd) {
-        return; // falls into the next block's code
-      }
-      o.br(this.blockDepth(t));
-      return;
-    }
-    o.i32(t);
-    o.set(P_BLOCK);
-    o.br(this.dispatchDepth());
+    o.get(L_BASE);
+    o.get(L_N);
+    o.get(L_DTAG);
+    o.get(L_DOFF);
+    o.returnCall(this.blockFn(t));
   }
-
-  private atBlockEnd = false;
 
   private emitBlock(j: number): void {
     const o = this.out;
@@ -427,7 +456,6 @@ class PageCodegen {
     this.j = j;
     this.extra = 0;
     this.c = b.count;
-    this.atBlockEnd = false;
     // A block whose last instruction branches to its own start loops in place.
     const lastK = b.slots[b.slots.length - 1] << 2;
     const lastOp = code[lastK] & 0xff;
@@ -439,10 +467,10 @@ class PageCodegen {
     }
     if (b.count > 0) {
       // Budget: n -= count; leave for the interpreter when it does not cover the block.
-      o.get(P_N);
+      o.get(L_N);
       o.i32(b.count);
       o.op(W.I32Sub);
-      o.tee(P_N);
+      o.tee(L_N);
       o.i32(0);
       o.op(W.I32LtS);
       o.if();
@@ -454,10 +482,8 @@ class PageCodegen {
     for (let i = 0; i < b.slots.length; i++) this.emitInsn(b.slots[i], i);
     const lastIsTransfer = lastOp === Op.Jal || lastOp === Op.Jalr || isStep(lastOp) || !fallsThrough(lastOp);
     if (!lastIsTransfer) {
-      this.atBlockEnd = true;
       if (b.fallthrough >= SLOTS_PER_PAGE) this.exit(JitExit.Leave, b.fallthrough * 2, 0);
       else if (b.fallthrough >= 0) this.goto(b.fallthrough);
-      this.atBlockEnd = false;
     }
     if (!fallsThrough(lastOp)) {
       // The hart sets the pc for these (their callout never returns Ok); stay exact anyway.
@@ -525,8 +551,6 @@ class PageCodegen {
         // offset in the page is the map's byte offset); a target starting no block leaves with
         // JitExit.Miss. Otherwise leave.
         o.get(L_T1);
-        o.set(L_EXIT_PC);
-        o.get(L_T1);
         o.i64(-4096);
         o.op(W.I64And);
         o.get(L_BASE);
@@ -538,14 +562,23 @@ class PageCodegen {
         o.i32(0xfff);
         o.op(W.I32And);
         o.mem(W.I32Load16S, 1, this.blockMap);
-        o.tee(P_BLOCK);
+        o.tee(L_BLK);
         o.i32(0);
         o.op(W.I32GeS);
-        o.brIf(this.dispatchDepth());
-        this.exit(JitExit.Miss, null, 0);
+        o.if();
+        this.extra++;
+        o.get(L_BLK);
+        o.get(L_BASE);
+        o.get(L_N);
+        o.get(L_DTAG);
+        o.get(L_DOFF);
+        o.returnCall(this.dispatchFn);
         o.op(W.End);
         this.extra--;
-        this.exit(JitExit.Leave, null, 0);
+        this.exit(JitExit.Miss, 'T1', 0);
+        o.op(W.End);
+        this.extra--;
+        this.exit(JitExit.Leave, 'T1', 0);
         return;
       }
       case Op.Beq:
@@ -565,8 +598,6 @@ class PageCodegen {
         const t = target >= 0 && target < 4096 ? this.blockAt[th] : -1;
         if (t >= 0 && t === this.j && this.selfLoop) {
           o.brIf(this.extra - 1);
-        } else if (t > this.j) {
-          o.brIf(this.blockDepth(t));
         } else {
           o.if();
           this.extra++;
@@ -959,7 +990,7 @@ class PageCodegen {
     o.i32(w1);
     o.i32(w2);
     o.i32(step);
-    o.get(P_N);
+    o.get(L_N);
     o.i32(this.c - i);
     o.op(W.I32Add);
     o.call(FN_SLOW);

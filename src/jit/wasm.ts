@@ -250,6 +250,11 @@ export class Code extends ByteWriter {
     this.byte(W.Call);
     this.u32(func);
   }
+  /** return_call (tail call proposal, in every current engine): the callee replaces this frame. */
+  returnCall(func: number): void {
+    this.byte(0x12);
+    this.u32(func);
+  }
   /** call_indirect through table 0 with a function of type `type` (index on the stack). */
   callIndirect(type: number): void {
     this.byte(W.CallIndirect);
