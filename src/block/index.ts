@@ -21,3 +21,4 @@ export { commit, convert, isZero, rebase, type Progress, type RebaseOptions } fr
 export { MemoryBlockFile } from './memory-file.js';
 export { inflateRaw, InflateError } from './inflate.js';
 export type { SnapshotInfo } from './qcow2-format.js';
+export { SwitchableBackend } from './switchable.js';

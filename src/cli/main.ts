@@ -11,9 +11,11 @@ import { parseArgs, UsageError } from './args.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, type CliIo, type Subcommand } from './command.js';
 import { runCommand } from './run.js';
 import { imgCommand } from './img.js';
+import { snapshotCommand } from './snapshot.js';
+import { cloneCommand } from './clone.js';
 
 /** Subcommands, in the order `tsvm --help` lists them. Add new ones here. */
-const SUBCOMMANDS: readonly Subcommand[] = [runCommand, imgCommand];
+const SUBCOMMANDS: readonly Subcommand[] = [runCommand, imgCommand, snapshotCommand, cloneCommand];
 
 /** Runs the tsvm command line (`argv` without node and the script) and resolves to the exit status. */
 export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promise<number> {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { randomFillSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -30,14 +30,17 @@ import { createQcow2 } from '../block/index.js';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { openUserNet } from '../host/user-net-host.js';
-import type { BlockBackend } from '../block/backend.js';
 import type { DiskOption } from './device-options.js';
 import type { MachineStop, VirtioSpec } from '../machine/virt.js';
 import {
-  FileSnapshotStore, MachineMonitorTarget, MonitorError, QmpMonitor, QmpServer, nodeSnapshotCompression,
+  isSnapshotDir, MachineMonitorTarget, MonitorError, NodeSnapshotDir, QmpMonitor, QmpServer, nodeSnapshotCompression,
   parseMonitorAddress, registerMonitorCommands,
 } from '../monitor/index.js';
-import { restoreMachineFromFile, SnapshotError } from '../vmstate/index.js';
+import {
+  loadMetadata, parseSnapshot, parseSnapshotConfig, planVmDisks, restoreMachineFromFile, SnapshotError, SNAPSHOT_TAG_PATTERN,
+  VmSnapshots, type LiveDisk, type PlannedDisk,
+} from '../vmstate/index.js';
+import { SwitchableBackend } from '../block/index.js';
 
 const CTRL_A = 0x01;
 const HINT = 'tsvm run --help';
@@ -99,13 +102,30 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
 }
 
 export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<number> {
-  const memoryMiB = args.integer('memory') ?? 256;
+  const diskOptions = args.strings('disk').map(parseDiskOption);
+  // What --restore names: a snapshot file, a snapshot directory (a clone), or a snapshot's tag.
+  let restoreTarget: RestoreTarget | undefined;
+  let snapshotDirArg = args.string('snapshot-dir');
+  try {
+    restoreTarget = await resolveRestore(args.string('restore'), snapshotDirArg, diskOptions);
+  } catch (e) {
+    if (e instanceof SnapshotError || e instanceof LoaderError) {
+      io.writeStderr(`tsvm: ${e.message}\n`);
+      return EXIT_FAILURE;
+    }
+    throw e;
+  }
+  if (restoreTarget !== undefined && restoreTarget.kind === 'tag') snapshotDirArg = restoreTarget.dir;
+  // Restoring: the machine options default to the snapshot's.
+  const saved = restoreTarget === undefined ? undefined : peekSnapshotConfig(restoreTarget.vmState);
+
+  const memoryMiB = args.integer('memory') ?? saved?.memoryMiB ?? 256;
   if (memoryMiB < 16 || memoryMiB > MAX_MEMORY_MIB) {
     throw new UsageError(`--memory ${memoryMiB}: must be from 16 to ${MAX_MEMORY_MIB} MiB`, HINT);
   }
-  const cpus = args.integer('cpus') ?? 1;
+  const cpus = args.integer('cpus') ?? saved?.cpus ?? 1;
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
-  const clock = args.string('clock') ?? 'host';
+  const clock = args.string('clock') ?? saved?.clock ?? 'host';
   if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
   const accel = args.string('accel') ?? 'interp';
   if (accel !== 'interp' && accel !== 'jit') throw new UsageError(`--accel ${accel}: must be interp or jit`, HINT);
@@ -125,7 +145,6 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   }
   append ??= 'console=ttyS0';
 
-  const diskOptions = args.strings('disk').map(parseDiskOption);
   if (args.flag('persist')) {
     // The data disk first, so it is vda (mounted on /data by the default guest's /init).
     const path = persistentDiskPath();
@@ -139,14 +158,16 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   }
   const monitorSpec = args.string('monitor');
   const monitorAddress = monitorSpec === undefined ? undefined : parseMonitorAddress(monitorSpec);
-  const restorePath = args.string('restore');
-  const snapshotDir = args.string('snapshot-dir') ??
+  const snapshotDir = snapshotDirArg ??
     (diskOptions.length > 0 ? `${diskOptions[0].path}.snapshots` : join(process.cwd(), 'tsvm-snapshots'));
+  const snapshotHost = new NodeSnapshotDir(snapshotDir);
   const netOptions = args.strings('net').map(parseNetOption);
 
   let config: VirtConfig;
   const closers: (() => Promise<void> | void)[] = [];
+  const liveDisks: LiveDisk[] = [];
   let machine: VirtMachine;
+  let snapshots: VmSnapshots;
   try {
     const kernel = kernelPath === undefined ? undefined : await readInput(kernelPath, 'kernel');
     const initrd = initrdPath === undefined ? undefined : await readInput(initrdPath, 'initrd');
@@ -154,10 +175,17 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       ? 'builtin'
       : { name: biosArg, data: await readInput(biosArg, 'firmware') };
     const virtio: VirtioSpec[] = [];
-    for (const d of diskOptions) {
-      const backend = await openDisk(d);
-      closers.push(() => backend.close());
-      virtio.push({ kind: 'blk', backend, serial: d.serial });
+    // The snapshot directory may redirect a disk frozen by a snapshot to its live overlay; a
+    // directory given without --disk (a clone) brings its own disks.
+    const useDirDisks = diskOptions.length === 0 && snapshotDirArg !== undefined && await isSnapshotDir(snapshotDir);
+    const planned = await planVmDisks(snapshotHost, useDirDisks ? undefined : diskOptions.map((d) => ({
+      origin: resolve(d.path), format: d.format, readOnly: d.readOnly,
+    })));
+    for (const [i, p] of planned.entries()) {
+      const disk = await openPlannedDisk(snapshotHost, p);
+      closers.push(() => disk.backend.close());
+      liveDisks.push(disk);
+      virtio.push({ kind: 'blk', backend: disk.backend, serial: diskOptions[i]?.serial });
     }
     for (const [i, n] of netOptions.entries()) {
       const backend = await openNet(n);
@@ -166,7 +194,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
     }
     virtio.push('rng', 'console');
     config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, virtio };
-    const restoreBytes = restorePath === undefined ? undefined : await readInput(restorePath, 'snapshot');
+    const restoreBytes = restoreTarget?.vmState;
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),
       wallClockMs: () => Date.now(),
@@ -178,9 +206,14 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       },
       log: (message) => io.writeStderr(`tsvm: ${message}\n`),
     }, { boot: restoreBytes === undefined });
-    if (restoreBytes !== undefined) {
-      restoreMachineFromFile(machine, restoreBytes, nodeSnapshotCompression, { ramIsZero: true });
+    snapshots = new VmSnapshots(snapshotHost, nodeSnapshotCompression, liveDisks);
+    if (restoreTarget?.kind === 'tag') {
+      // Memory and disks together: new overlays over the snapshot's frozen images.
+      await snapshots.revert(machine, restoreTarget.tag, { vmState: restoreTarget.vmState, ramIsZero: true });
+    } else if (restoreTarget?.kind === 'file') {
+      restoreMachineFromFile(machine, restoreTarget.vmState, nodeSnapshotCompression, { ramIsZero: true });
     }
+    await snapshots.markRunning();
   } catch (e) {
     for (const close of closers) await close();
     if (e instanceof LoaderError || e instanceof MachineConfigError || e instanceof ElfError ||
@@ -259,7 +292,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       const monitor = new QmpMonitor();
       const ended = new Promise<MachineStop>((resolve) => {
         const target = new MachineMonitorTarget(m, {
-          store: new FileSnapshotStore(snapshotDir),
+          snapshots,
           compression: nodeSnapshotCompression,
           threadId: process.pid,
           emitEvent: (event, data) => monitor.emitEvent(event, data),
@@ -308,9 +341,65 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   }
 }
 
-/** Opens a disk image (and its backing chain) for a virtio-blk device. */
-async function openDisk(d: DiskOption): Promise<BlockBackend> {
-  return openImageFile(d.path, { readOnly: d.readOnly, format: d.format });
+/** Opens a disk's live image (and its backing chain) behind a switchable backend. */
+async function openPlannedDisk(host: NodeSnapshotDir, p: PlannedDisk): Promise<LiveDisk> {
+  const image = await openImageFile(host.pathOf(p.ref), { readOnly: p.readOnly, format: p.format });
+  return {
+    device: p.device,
+    origin: p.origin,
+    readOnly: p.readOnly,
+    backend: new SwitchableBackend(image),
+    ref: p.ref,
+    originFormat: p.originFormat ?? image.format,
+  };
+}
+
+type RestoreTarget =
+  | { kind: 'file'; vmState: Uint8Array }
+  | { kind: 'tag'; dir: string; tag: string; vmState: Uint8Array };
+
+/**
+ * What `--restore X` names: a snapshot directory (its current snapshot, e.g. a clone), a state
+ * file (inside a snapshot directory: that snapshot, disks included; elsewhere: memory only), or
+ * the tag of a snapshot in the snapshot directory.
+ */
+async function resolveRestore(arg: string | undefined, dirArg: string | undefined, disks: readonly DiskOption[]): Promise<RestoreTarget | undefined> {
+  if (arg === undefined) return undefined;
+  const byTag = async (dir: string, tag: string | null, what: string): Promise<RestoreTarget> => {
+    const host = new NodeSnapshotDir(dir);
+    const meta = await loadMetadata(host);
+    if (tag === null) {
+      if (meta?.current === undefined || meta.current === null) throw new SnapshotError('ENOENT', `${dir} has no current snapshot to resume`);
+      tag = meta.current;
+    }
+    const snap = meta?.snapshots.find((x) => x.tag === tag);
+    if (snap === undefined) throw new SnapshotError('ENOENT', `there is no snapshot '${tag}' in ${host.dir} (${what})`);
+    return { kind: 'tag', dir, tag, vmState: await readInput(host.pathOf(snap.vmState), 'snapshot') };
+  };
+  if (await isSnapshotDir(arg)) return byTag(arg, null, `--restore ${arg}`);
+  if (existsSync(arg)) {
+    const dir = dirname(arg);
+    if (await isSnapshotDir(dir)) {
+      const meta = await loadMetadata(new NodeSnapshotDir(dir));
+      const snap = meta?.snapshots.find((x) => x.vmState === basename(arg));
+      if (snap !== undefined) return byTag(dir, snap.tag, `--restore ${arg}`);
+    }
+    return { kind: 'file', vmState: await readInput(arg, 'snapshot') };
+  }
+  if (SNAPSHOT_TAG_PATTERN.test(arg) && !arg.includes('/')) {
+    const dir = dirArg ?? (disks.length > 0 ? `${disks[0].path}.snapshots` : join(process.cwd(), 'tsvm-snapshots'));
+    return byTag(dir, arg, `--restore ${arg}`);
+  }
+  return { kind: 'file', vmState: await readInput(arg, 'snapshot') };
+}
+
+/** The machine options a snapshot was taken with, if its header reads (the restore checks it all). */
+function peekSnapshotConfig(bytes: Uint8Array): { memoryMiB: number; cpus: number; clock: 'host' | 'virtual' } | undefined {
+  try {
+    return parseSnapshotConfig(parseSnapshot(bytes, { verifyChecksum: false }).config);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Switches shared by the VMs of this process, by name. */

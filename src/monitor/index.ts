@@ -13,6 +13,8 @@ export { QmpServer, MonitorError, parseMonitorAddress, MAX_CLIENTS, type Monitor
 export { QmpClient, QmpClientError, type QmpMessage, type QmpEvent } from './qmp-client.js';
 export {
   MachineMonitorTarget, SNAPSHOT_TAG, type RunnableMachine, type SnapshotStore, type MachineTargetOptions,
+  type MachineSnapshots,
 } from './machine-target.js';
 export { FileSnapshotStore, nodeSnapshotCompression, SNAPSHOT_SUFFIX } from './snapshot-store.js';
 export { JsonStreamReader, parseJson, type JsonStreamItem, type JsonStreamOptions } from './json-stream.js';
+export { NodeSnapshotDir, createEmptyDir, isSnapshotDir } from './snapshot-dir.js';

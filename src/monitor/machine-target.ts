@@ -36,8 +36,23 @@ export interface SnapshotStore {
   list(): Promise<{ tag: string; size: number; dateMs: number }[]>;
 }
 
+/**
+ * Named snapshots with their disks (vmstate's VmSnapshots): when given, the target uses it instead
+ * of `store`. Called with the machine stopped.
+ */
+export interface MachineSnapshots {
+  has(tag: string): Promise<boolean>;
+  take(machine: SnapshottableMachine, tag: string, options: { replace: boolean }): Promise<void>;
+  revert(machine: SnapshottableMachine, tag: string): Promise<void>;
+  delete(tag: string): Promise<void>;
+  list(): Promise<{ tag: string; vmStateSize: number; dateMs: number; vmClockNs: number }[]>;
+}
+
 export interface MachineTargetOptions {
-  store: SnapshotStore;
+  /** Memory-only snapshots by tag (used when `snapshots` is absent). */
+  store?: SnapshotStore;
+  /** Snapshots of memory and disks together. */
+  snapshots?: MachineSnapshots;
   compression: SnapshotCompression;
   /** Host thread id reported for every vCPU (the process id: harts share one thread). */
   threadId: number;
@@ -109,19 +124,36 @@ export class MachineMonitorTarget implements MonitorTarget {
 
   async saveSnapshot(tag: string, options: { replace: boolean }): Promise<void> {
     checkTag(tag);
-    const { store } = this.options;
-    if (!options.replace && await store.has(tag)) throw new Error(`snapshot '${tag}' already exists`);
+    const { store, snapshots } = this.options;
+    if (snapshots !== undefined) {
+      if (!options.replace && await snapshots.has(tag)) throw new Error(`snapshot '${tag}' already exists`);
+      await this.pause();
+      await quiesceMachine(this.machine);
+      await snapshots.take(this.machine, tag, options);
+      return;
+    }
+    const s = requireStore(store);
+    if (!options.replace && await s.has(tag)) throw new Error(`snapshot '${tag}' already exists`);
     await this.pause();
     await quiesceMachine(this.machine);
     const bytes = writeSnapshot(saveMachine(this.machine), this.options.compression);
-    await store.write(tag, bytes);
+    await s.write(tag, bytes);
   }
 
   async loadSnapshot(tag: string): Promise<void> {
     checkTag(tag);
-    const { store } = this.options;
-    if (!await store.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
-    const bytes = await store.read(tag);
+    const { store, snapshots } = this.options;
+    if (snapshots !== undefined) {
+      if (!await snapshots.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
+      await this.pause();
+      await quiesceMachine(this.machine);
+      await snapshots.revert(this.machine, tag);
+      if (this.state !== 'prelaunch') this.state = 'paused';
+      return;
+    }
+    const s = requireStore(store);
+    if (!await s.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
+    const bytes = await s.read(tag);
     await this.pause();
     await quiesceMachine(this.machine);
     restoreMachineFromFile(this.machine, bytes, this.options.compression);
@@ -130,16 +162,25 @@ export class MachineMonitorTarget implements MonitorTarget {
 
   async deleteSnapshot(tag: string): Promise<void> {
     checkTag(tag);
-    if (!await this.options.store.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
-    await this.options.store.delete(tag);
+    const { store, snapshots } = this.options;
+    if (snapshots !== undefined) {
+      if (!await snapshots.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
+      await snapshots.delete(tag);
+      return;
+    }
+    const s = requireStore(store);
+    if (!await s.has(tag)) throw new Error(`there is no snapshot '${tag}'`);
+    await s.delete(tag);
   }
 
   async listSnapshots(): Promise<SnapshotListing[]> {
+    if (this.options.snapshots !== undefined) return this.options.snapshots.list();
+    const store = requireStore(this.options.store);
     const out: SnapshotListing[] = [];
-    for (const entry of await this.options.store.list()) {
+    for (const entry of await store.list()) {
       let vmClockNs = 0;
       try {
-        const parsed = parseSnapshot(await this.options.store.read(entry.tag));
+        const parsed = parseSnapshot(await store.read(entry.tag));
         const board = parsed.sections.find((s) => s.name === 'board')?.data as { mtime?: unknown } | undefined;
         if (typeof board?.mtime === 'string') vmClockNs = Number(board.mtime) * 100; // 10 MHz ticks
       } catch {
@@ -179,6 +220,11 @@ export class MachineMonitorTarget implements MonitorTarget {
 
 /** Snapshot tags become file names: letters, digits, '.', '_', '-' only. */
 export const SNAPSHOT_TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function requireStore(store: SnapshotStore | undefined): SnapshotStore {
+  if (store === undefined) throw new Error('this VM has no snapshot store');
+  return store;
+}
 
 function checkTag(tag: string): void {
   if (!SNAPSHOT_TAG.test(tag)) {

@@ -11,3 +11,12 @@ export {
   type SnapshottableMachine, type SnapshotMachineConfig, type BoardState,
 } from './machine-state.js';
 export { crc32 } from './crc32.js';
+export {
+  VmSnapshots, planVmDisks, listSnapshots, loadMetadata, deleteSnapshotOffline, cloneSnapshot, diskDeviceName,
+  type SnapshotDirHost, type DiskRequest, type PlannedDisk, type LiveDisk, type SnapshotSummary,
+} from './vm-snapshots.js';
+export {
+  parseMetadata, serializeMetadata, renderTree, collectGarbage, removeSnapshot, findSnapshot, emptyMetadata,
+  SNAPSHOT_METADATA_FILE, SNAPSHOT_METADATA_FORMAT, SNAPSHOT_METADATA_VERSION, SNAPSHOT_TAG_PATTERN,
+  type SnapshotMetadata, type SnapshotRecord, type VmDiskRecord, type OwnedImage, type CloneRecord,
+} from './snapshot-tree.js';

@@ -73,7 +73,13 @@ export type SnapshotErrorCode =
   /** A component's state is missing, of another version, or refused by the component. */
   | 'ESTATE'
   /** The input to writeSnapshot is unusable (not JSON-able, bad RAM region). */
-  | 'EINVAL';
+  | 'EINVAL'
+  /** Named snapshots: there is no snapshot (or clone source) of that name. */
+  | 'ENOENT'
+  /** Named snapshots: the name (or a clone's target directory) is taken. */
+  | 'EEXIST'
+  /** Named snapshots: the VM's disks do not match the snapshot directory's, or it changed meanwhile. */
+  | 'EDISKS';
 
 export class SnapshotError extends Error {
   readonly code: SnapshotErrorCode;
