@@ -127,7 +127,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
   const clock = args.string('clock') ?? saved?.clock ?? 'host';
   if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
-  const accel = args.string('accel') ?? 'interp';
+  const accel = args.string('accel') ?? 'jit';
   if (accel !== 'interp' && accel !== 'jit') throw new UsageError(`--accel ${accel}: must be interp or jit`, HINT);
   const timeoutSeconds = args.number('timeout');
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {

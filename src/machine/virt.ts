@@ -66,7 +66,7 @@ export interface VirtConfig {
   /** 'builtin': the accelerator's SBI; a firmware image: run in M-mode from the boot ROM. */
   bios: 'builtin' | { name: string; data: Uint8Array };
   clock: 'host' | 'virtual';
-  /** Execution engine: 'interp' (default) or 'jit' (hot code translated to WebAssembly). */
+  /** Execution engine: 'jit' (default: hot code translated to WebAssembly) or 'interp' (the reference). */
   accel?: 'interp' | 'jit';
   /**
    * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
@@ -144,7 +144,7 @@ export class VirtMachine {
     this.vm = createVm({
       clock: { now: () => this.mtime() },
       sbi: builtinSbi,
-      engine: config.accel ?? 'interp',
+      engine: config.accel ?? 'jit',
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),
