@@ -62,6 +62,8 @@ const ACCESS_WRITE = 1;
 const ACCESS_EXEC = 2;
 
 const TWO32 = 4294967296;
+/** Pages in a superpage at each page-table level (2 ** (9 * level)): a leaf's PPN is a multiple. */
+const SUPERPAGE_PPNS = [1, 512, 262144, 134217728];
 const PAGE_LIMIT = DECODED_PAGE_WORDS; // k at or past this has left the page
 
 // Indices of 64-bit CSRs stored as pairs in `csr64`.
@@ -346,7 +348,7 @@ export class Hart implements CodePageListener {
       let stepping = false;
       if (jit !== null) {
         if (jitSteps === 0) {
-          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase);
+          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase, this.iBase);
           if (r >= 0) {
             n = r;
             jitSteps = this.jitExit(jit);
@@ -1190,7 +1192,7 @@ export class Hart implements CodePageListener {
         return this.fault(access, true, lo, hi);
       }
       // Superpage alignment: the low level*9 bits of the PPN must be zero.
-      if (level > 0 && ppn % (2 ** (9 * level)) !== 0) return this.fault(access, true, lo, hi);
+      if (level > 0 && ppn % SUPERPAGE_PPNS[level] !== 0) return this.fault(access, true, lo, hi);
       // Accessed / dirty.
       const need = access === ACCESS_WRITE ? Pte.A | Pte.D : Pte.A;
       if ((pte & need) !== need) {

@@ -107,6 +107,7 @@ export class PhysicalMemory {
   private readonly watches: WriteWatch[] = [];
   private readonly listeners: CodePageListener[] = [];
   private readonly growListeners: (() => void)[] = [];
+  private readonly codeDropListeners: ((arenaPage: number) => void)[] = [];
   /** Bumped whenever decoded code is invalidated, so a running hart notices. */
   codeGeneration = 0;
 
@@ -187,6 +188,11 @@ export class PhysicalMemory {
     this.listeners.push(listener);
   }
 
+  /** Calls `listener` whenever a page's decoded code is dropped (a JIT forgets its translation). */
+  addCodeDropListener(listener: (arenaPage: number) => void): void {
+    this.codeDropListeners.push(listener);
+  }
+
   /** Calls `callback` after any write to [base, base+size). Writes there take the slow path. */
   addWriteWatch(base: number, size: number, callback: WriteWatchCallback): void {
     this.watches.push({ base, size, callback });
@@ -235,6 +241,8 @@ export class PhysicalMemory {
     this.pageFlags[arenaPage] &= ~PAGE_CODE;
     this.decodedPages[arenaPage] = undefined;
     this.codeGeneration++;
+    const ls = this.codeDropListeners;
+    for (let i = 0; i < ls.length; i++) ls[i](arenaPage);
   }
 
   /**

@@ -22,8 +22,11 @@
 import { DECODED_PAGE_WORDS, SLOTS_PER_PAGE } from '../hart/decode.js';
 import type { PhysicalMemory } from '../hart/memory.js';
 import { wasmApi, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
-import { HS_EXIT_KIND, HS_EXIT_PC, JitExit } from './layout.js';
-import { FIRST_PAGE_FN, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, mulHelpers, translatePage } from './translate.js';
+import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
+import {
+  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, chainHelper, mulHelpers, slowPathHelpers,
+  translatePage,
+} from './translate.js';
 import { Code, T, assembleModule, type FuncDef } from './wasm.js';
 
 /** The hart's side of the JIT: callouts from translated code (see layout.ts JitCall). */
@@ -92,9 +95,6 @@ interface Translated {
   stale: number;
 }
 
-/** Bytes of a block map: an int16 per halfword slot of a page. */
-const MAP_BYTES = 2 * SLOTS_PER_PAGE;
-
 /** Jumps to one instruction inside a block before it becomes an entry point. */
 const INNER_MISSES_TO_RETRANSLATE = 4;
 
@@ -132,6 +132,14 @@ export class JitEngine {
   private readonly freeMaps: number[] = [];
   /** Pages in the order they were translated (eviction order; may hold dropped pages). */
   private readonly fifo: number[] = [];
+  /**
+   * Arena offset of the chain array: per arena page (below chainPages), the arena offset of its
+   * translation's block map, or 0 (read by translated code to enter another page, translate.ts
+   * chainHelper); and its view.
+   */
+  private readonly chainBase: number;
+  private readonly chainPages: number;
+  private chain: Int32Array;
 
   constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
     options: JitOptions = {}) {
@@ -139,12 +147,23 @@ export class JitEngine {
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
     // Reserved now: the arena must not grow while the hart runs (its loop holds views of it).
+    this.chainPages = mem.arenaSize >>> 12;
+    this.chainBase = mem.reserve(4 * this.chainPages);
     this.mapPool = mem.reserve(capacity * MAP_BYTES);
+    this.chain = new Int32Array(mem.arena, this.chainBase, this.chainPages); // after the last reserve
     for (let i = capacity - 1; i >= 0; i--) this.freeMaps.push(i);
     this.decodeAhead = options.decodeAhead === true;
     this.ctl = new Int32Array(mem.arena, state, 256);
     mem.addGrowListener(() => {
       this.ctl = new Int32Array(mem.arena, state, 256);
+      this.chain = new Int32Array(mem.arena, this.chainBase, this.chainPages);
+    });
+    // Code written over: its translation goes at once, so no translated page chains into it.
+    mem.addCodeDropListener((page) => {
+      if (this.pages[page] === undefined) return;
+      this.drop(page);
+      this.hints.delete(page);
+      this.stats.invalidations++;
     });
     this.imports = {
       mem: mem.wasmMemory,
@@ -155,6 +174,7 @@ export class JitEngine {
         host.jitSlow(a, b, c, d, e, f, g),
     };
     this.table = new wasmApi.Table({ element: 'anyfunc', initial: 0 });
+    this.imports.table = this.table;
     const body = new Code();
     for (let i = 1; i <= 5; i++) body.get(i);
     body.get(0);
@@ -182,7 +202,7 @@ export class JitEngine {
    * inside a block (interpret `steps` instructions one by one, then enter again).
    */
   enter(code: Int32Array, page: number, baseLo: number, baseHi: number, slot: number, n: number,
-    dBase: number): number {
+    dBase: number, iBase: number): number {
     let t = this.pages[page];
     if (t === undefined) {
       const heat = page < this.heat.length ? this.heat[page] : 0;
@@ -211,13 +231,17 @@ export class JitEngine {
       this.uncoveredVisit = page;
       return -1;
     }
+    this.ctl[HS_IBASE >> 2] = iBase;
     const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);
     this.stats.executed += n - r;
     if (this.ctl[HS_EXIT_KIND >> 2] === JitExit.Miss) {
-      // An in-page jump to an instruction that starts no block. Outside every block, the next
-      // entry finds it uncovered; inside one, it becomes an entry point after a few times.
+      // An in-page jump to an instruction that starts no block, in the page that ran last (control
+      // may have chained on from the entered page). Outside every block, the next entry finds it
+      // uncovered; inside one, it becomes an entry point after a few times.
+      const last = this.ctl[HS_CUR_PAGE >> 2];
+      const lt = this.pages[last];
       const target = (this.ctl[HS_EXIT_PC >> 2] & 0xfff) >> 1;
-      if (t.covered[target] !== 0) this.noteInnerMiss(page, t, target);
+      if (lt !== undefined && lt.covered[target] !== 0) this.noteInnerMiss(last, lt, target);
     }
     return r;
   }
@@ -283,6 +307,7 @@ export class JitEngine {
       this.table.set(t.index, null);
       this.freeIndices.push(t.index);
       this.freeMaps.push(t.map);
+      if (page < this.chainPages) this.chain[page] = 0;
     }
     this.pages[page] = undefined;
     if (page < this.heat.length) this.heat[page] = 0;
@@ -315,6 +340,8 @@ export class JitEngine {
     funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: helpers.mulhu });
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulh });
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
+    funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
+    funcs.push(...slowPathHelpers(this.state));
     const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array; fn: number }[] = [];
     const batch = new Set(list);
     for (const p of list) {
@@ -323,7 +350,7 @@ export class JitEngine {
       const hints = [...(this.hints.get(p) ?? [])];
       if (p === page) hints.push(slot);
       const map = this.pages[p]?.map ?? this.allocMap(batch);
-      const fn = FIRST_PAGE_FN + funcs.length - 3;
+      const fn = 3 + funcs.length; // after the three imported functions
       const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
         this.decodeAhead, fn);
       if (tr.blocks === 0) {
@@ -343,6 +370,7 @@ export class JitEngine {
     const bytes = assembleModule({
       types: MODULE_TYPES,
       importMemory: { module: 'h', name: 'mem', minPages: 0 },
+      importTable: { module: 'h', name: 'table', min: 0 },
       importFuncs: [
         { module: 'h', name: 'ld', type: TYPE_ENTRY },
         { module: 'h', name: 'st', type: TYPE_CALLOUT },
@@ -379,7 +407,10 @@ export class JitEngine {
         this.table.grow(1);
       }
       this.table.set(index, fn);
-      new Int16Array(mem.arena, this.mapPool + m.map * MAP_BYTES, SLOTS_PER_PAGE).set(m.blockOf);
+      const mapOffset = this.mapPool + m.map * MAP_BYTES;
+      new Int16Array(mem.arena, mapOffset, SLOTS_PER_PAGE).set(m.blockOf);
+      new Int32Array(mem.arena, mapOffset + MAP_TABLE_INDEX, 1)[0] = index;
+      if (m.page < this.chainPages) this.chain[m.page] = mapOffset;
       if (old === undefined) this.fifo.push(m.page);
       this.pages[m.page] = {
         index, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,

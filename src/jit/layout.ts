@@ -20,6 +20,10 @@ export const HS_EXIT_PC = 768;
 export const HS_EXIT_KIND = 776;
 /** Result of a slow-path load (i64, already extended as the load requires). */
 export const HS_LOAD = 784;
+/** The execute TLB set of the hart's current privilege (i32: entry index of its first entry). */
+export const HS_IBASE = 792;
+/** The arena page whose translation ran last (i32, written by each page's entry function). */
+export const HS_CUR_PAGE = 796;
 /** TLB tags (f64 virtual page numbers, NaN = empty) and arena page offsets (i32) per kind. */
 export const HS_TLB_RTAG = 1024;
 export const HS_TLB_WTAG = HS_TLB_RTAG + 8 * JIT_TLB_ENTRIES;

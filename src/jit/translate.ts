@@ -38,7 +38,7 @@
 
 import { Op, FIRST_SLOW_OP, SLOTS_PER_PAGE, X0_SINK, decode16, decode32 } from '../hart/decode.js';
 import {
-  HS_EXIT_KIND, HS_EXIT_PC, HS_LOAD, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
+  HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, HS_LOAD, HS_TLB_XOFF, HS_TLB_XTAG, JIT_TLB_SIZE, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
   JitCall, JitExit,
 } from './layout.js';
 import { Code, T, W, type FuncDef, type FuncType } from './wasm.js';
@@ -50,7 +50,12 @@ export const FN_SLOW = 2; // import: (pcLo, pcHi, w0, w1, w2, step, n) -> JitCal
 export const FN_MULHU = 3;
 export const FN_MULH = 4;
 export const FN_MULHSU = 5;
-export const FIRST_PAGE_FN = 6;
+export const FN_CHAIN = 6; // (target, n, dtag) -> n: enters the target's translation, or leaves
+export const FN_LOAD_SLOW = 7; // (addr, pc, op | rd << 8) -> JitCall: the load callout, rd written
+export const FN_STORE_SLOW = 8; // (addr, pc, size, value) -> JitCall
+export const FN_SLOW_INSN = 9; // (pc, w0, w1, w2, step, n) -> JitCall
+export const FN_EXIT_STATUS = 10; // (status, next pc, n) -> n: leaves after a callout said so
+export const FIRST_PAGE_FN = 11;
 
 // ---- the page's entry function: (block, baseLo, baseHi, n, dBase) -> n ----
 const P_BLOCK = 0;
@@ -85,13 +90,218 @@ export const TYPE_CALLOUT = 1;
 export const TYPE_MULH = 2;
 export const TYPE_BLOCK = 3;
 export const TYPE_DISPATCH = 4;
+export const TYPE_CHAIN = 5;
+export const TYPE_LOAD_SLOW = 6;
+export const TYPE_STORE_SLOW = 7;
+export const TYPE_SLOW_INSN = 8;
+export const TYPE_EXIT_STATUS = 9;
 export const MODULE_TYPES: FuncType[] = [
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
   { params: [T.I64, T.I64], results: [T.I64] },
   { params: [T.I64, T.I32, T.I32, T.I32], results: [T.I32] },
   { params: [T.I32, T.I64, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I64, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I64, T.I32, T.I64], results: [T.I32] },
+  { params: [T.I64, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I32, T.I64, T.I32], results: [T.I32] },
 ];
+
+/** Pushes the two i32 words (low, high) of the i64 in local `l`. */
+function words(o: Code, l: number): void {
+  o.get(l);
+  o.op(W.I32WrapI64);
+  o.get(l);
+  o.i64(32);
+  o.op(W.I64ShrU);
+  o.op(W.I32WrapI64);
+}
+
+/**
+ * The module's out-of-line halves of loads, stores and out-of-line instructions (functions
+ * FN_LOAD_SLOW ... FN_EXIT_STATUS, in that order): shared by all blocks, so a block carries only a
+ * call and a status test for each.
+ */
+export function slowPathHelpers(state: number): FuncDef[] {
+  // loadSlow(addr, pc, op | rd << 8): the hart's load; on success (Ok or Stop) x[rd] = the value.
+  const ld = new Code();
+  words(ld, 1);
+  words(ld, 0);
+  ld.get(2);
+  ld.i32(0xff);
+  ld.op(W.I32And);
+  ld.call(FN_LOAD);
+  ld.set(3);
+  ld.get(3);
+  ld.i32(JitCall.PcSet);
+  ld.op(W.I32Ne);
+  ld.get(2);
+  ld.i32(8);
+  ld.op(W.I32ShrU);
+  ld.i32(31);
+  ld.op(W.I32And); // the x0 sink (32) becomes 0: dropped like x0
+  ld.tee(4);
+  ld.i32(0);
+  ld.op(W.I32Ne);
+  ld.op(W.I32And);
+  ld.if();
+  ld.get(4);
+  ld.i32(3);
+  ld.op(W.I32Shl);
+  ld.i32(0);
+  ld.mem(W.I64Load, 3, state + HS_LOAD);
+  ld.mem(W.I64Store, 3, state + HS_X);
+  ld.op(W.End);
+  ld.get(3);
+  ld.op(W.End);
+  // storeSlow(addr, pc, size, value)
+  const st = new Code();
+  words(st, 1);
+  words(st, 0);
+  st.get(2);
+  words(st, 3);
+  st.call(FN_STORE);
+  st.op(W.End);
+  // slowInsn(pc, w0, w1, w2, step, n)
+  const sl = new Code();
+  words(sl, 0);
+  for (let i = 1; i <= 5; i++) sl.get(i);
+  sl.call(FN_SLOW);
+  sl.op(W.End);
+  // exitStatus(status, nextPc, n): PcSet leaves where the hart put the pc; Stop at the next one.
+  const ex = new Code();
+  ex.get(0);
+  ex.i32(JitCall.PcSet);
+  ex.op(W.I32Ne);
+  ex.if();
+  ex.i32(0);
+  ex.get(1);
+  ex.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  ex.op(W.End);
+  ex.i32(0);
+  ex.get(0);
+  ex.i32(JitCall.PcSet);
+  ex.op(W.I32Eq);
+  ex.if(T.I32);
+  ex.i32(JitExit.PcSet);
+  ex.op(W.Else);
+  ex.i32(JitExit.Leave);
+  ex.op(W.End);
+  ex.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  ex.get(2);
+  ex.op(W.End);
+  return [
+    { type: TYPE_LOAD_SLOW, locals: [[2, T.I32]], body: ld },
+    { type: TYPE_STORE_SLOW, locals: [], body: st },
+    { type: TYPE_SLOW_INSN, locals: [], body: sl },
+    { type: TYPE_EXIT_STATUS, locals: [], body: ex },
+  ];
+}
+
+/** Bytes of a page's block map: an int16 per halfword slot, then its entry's table index (i32). */
+export const MAP_BYTES = 2 * SLOTS_PER_PAGE + 8;
+/** Offset in a block map of the table index of the page's entry function. */
+export const MAP_TABLE_INDEX = 2 * SLOTS_PER_PAGE;
+
+/**
+ * Emits the module's chaining helper, `chain(target, n, dtag) -> n`, through which a block leaves
+ * its page: when the execute TLB of the hart's current privilege maps the target, and the target's
+ * physical page has a translation with a block starting at the target, it tail-calls that page's
+ * entry (through the shared table); otherwise it reports a plain exit at the target. So control
+ * moves between translated pages without returning to the hart's loop, with the same checks its
+ * fetch makes (the TLB holds only executable mappings of the current privilege; a translation is
+ * withdrawn from `chainBase` the moment its code is dropped).
+ *
+ * `chainBase` is the arena offset of an i32 per arena page below `chainPages`: the arena offset of
+ * the page's block map, or 0.
+ */
+export function chainHelper(state: number, chainBase: number, chainPages: number): FuncDef {
+  const T_ARG = 0;
+  const N_ARG = 1;
+  const DTAG_ARG = 2;
+  const VPN = 3; // i64
+  const IDX = 4; // i32: byte offset of the TLB entry's tag
+  const MAP = 5; // i32
+  const BLK = 6; // i32
+  const o = new Code();
+  o.get(T_ARG);
+  o.i64(12);
+  o.op(W.I64ShrS);
+  o.tee(VPN);
+  o.op(W.I32WrapI64);
+  o.i32(JIT_TLB_SIZE - 1);
+  o.op(W.I32And);
+  o.i32(0);
+  o.mem(W.I32Load, 2, state + HS_IBASE);
+  o.op(W.I32Add);
+  o.i32(3);
+  o.op(W.I32Shl);
+  o.tee(IDX);
+  o.mem(W.F64Load, 3, state + HS_TLB_XTAG);
+  o.get(VPN);
+  o.op(W.F64ConvertI64S);
+  o.op(W.F64Eq);
+  o.if();
+  // The arena page of the target: XOFF holds its page's arena offset (i32 per entry).
+  o.get(IDX);
+  o.i32(1);
+  o.op(W.I32ShrU);
+  o.mem(W.I32Load, 2, state + HS_TLB_XOFF);
+  o.i32(12);
+  o.op(W.I32ShrU);
+  o.tee(MAP);
+  o.i32(chainPages);
+  o.op(W.I32LtU);
+  o.if();
+  o.get(MAP);
+  o.i32(2);
+  o.op(W.I32Shl);
+  o.mem(W.I32Load, 2, chainBase);
+  o.tee(MAP);
+  o.if();
+  o.get(MAP);
+  o.get(T_ARG);
+  o.op(W.I32WrapI64);
+  o.i32(0xfff);
+  o.op(W.I32And);
+  o.op(W.I32Add);
+  o.mem(W.I32Load16S, 1, 0);
+  o.tee(BLK);
+  o.i32(0);
+  o.op(W.I32GeS);
+  o.if();
+  o.get(BLK);
+  o.get(T_ARG);
+  o.op(W.I32WrapI64);
+  o.i32(-4096);
+  o.op(W.I32And);
+  o.get(T_ARG);
+  o.i64(32);
+  o.op(W.I64ShrU);
+  o.op(W.I32WrapI64);
+  o.get(N_ARG);
+  o.get(DTAG_ARG);
+  o.i32(3);
+  o.op(W.I32ShrU);
+  o.get(MAP);
+  o.mem(W.I32Load, 2, MAP_TABLE_INDEX);
+  o.returnCallIndirect(TYPE_ENTRY);
+  o.op(W.End);
+  o.op(W.End);
+  o.op(W.End);
+  o.op(W.End);
+  // No translation to enter: leave at the target.
+  o.i32(0);
+  o.get(T_ARG);
+  o.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  o.i32(0);
+  o.i32(JitExit.Leave);
+  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  o.get(N_ARG);
+  o.op(W.End);
+  return { type: TYPE_CHAIN, locals: [[1, T.I64], [3, T.I32]], body: o };
+}
 
 /**
  * A translated page: its functions and what they cover. `funcs[0]` is the page's entry (exported,
@@ -265,7 +475,7 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
   blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
-  const funcs = new PageCodegen(code, state, blockMap, blocks, fnBase).emit();
+  const funcs = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12).emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
   let instructions = 0;
@@ -292,6 +502,7 @@ class PageCodegen {
     private readonly blockMap: number,
     private readonly blocks: Block[],
     private readonly fnBase: number,
+    private readonly arenaPage: number,
   ) {
     blocks.forEach((b, i) => {
       this.blockAt[b.start] = i;
@@ -311,8 +522,12 @@ class PageCodegen {
     const m = this.blocks.length;
     const s = this.state;
 
-    // Entry: the page's virtual base and the data TLB set from the caller's words, then dispatch.
+    // Entry: notes the page (for the engine's exit bookkeeping); the page's virtual base and the
+    // data TLB set from the caller's words; then dispatch.
     const entry = new Code();
+    entry.i32(0);
+    entry.i32(this.arenaPage);
+    entry.mem(W.I32Store, 2, s + HS_CUR_PAGE);
     entry.get(P_BLOCK);
     entry.get(P_BASE_LO);
     entry.op(W.I64ExtendI32U);
@@ -430,12 +645,26 @@ class PageCodegen {
     o.op(W.Return);
   }
 
+  /**
+   * Control transfer out of the page, to base + byteOffset (or to L_T1), all instructions of the
+   * block retired: through the chaining helper, which enters the target's translation if it can.
+   */
+  private leave(byteOffset: number | 'T1'): void {
+    const o = this.out;
+    if (byteOffset === 'T1') o.get(L_T1);
+    else this.pcAt(byteOffset);
+    o.get(L_N);
+    o.get(L_DTAG);
+    o.returnCall(FN_CHAIN);
+  }
+
   /** Control transfer to in-page halfword `h` (all instructions of the block are retired). */
   private goto(h: number): void {
     const o = this.out;
     const t = h >= 0 && h < SLOTS_PER_PAGE ? this.blockAt[h] : -1;
     if (t < 0) {
-      this.exit(h >= 0 && h < SLOTS_PER_PAGE ? JitExit.Miss : JitExit.Leave, h * 2, 0);
+      if (h >= 0 && h < SLOTS_PER_PAGE) this.exit(JitExit.Miss, h * 2, 0);
+      else this.leave(h * 2);
       return;
     }
     if (t === this.j && this.selfLoop) {
@@ -482,7 +711,7 @@ class PageCodegen {
     for (let i = 0; i < b.slots.length; i++) this.emitInsn(b.slots[i], i);
     const lastIsTransfer = lastOp === Op.Jal || lastOp === Op.Jalr || isStep(lastOp) || !fallsThrough(lastOp);
     if (!lastIsTransfer) {
-      if (b.fallthrough >= SLOTS_PER_PAGE) this.exit(JitExit.Leave, b.fallthrough * 2, 0);
+      if (b.fallthrough >= SLOTS_PER_PAGE) this.leave(b.fallthrough * 2);
       else if (b.fallthrough >= 0) this.goto(b.fallthrough);
     }
     if (!fallsThrough(lastOp)) {
@@ -533,7 +762,7 @@ class PageCodegen {
         this.pcAt(off + len);
         this.writeReg(rd);
         if (target >= 0 && target < 4096) this.goto(target >> 1);
-        else this.exit(JitExit.Leave, target, 0);
+        else this.leave(target);
         return;
       }
       case Op.Jalr: {
@@ -578,7 +807,7 @@ class PageCodegen {
         this.exit(JitExit.Miss, 'T1', 0);
         o.op(W.End);
         this.extra--;
-        this.exit(JitExit.Leave, 'T1', 0);
+        this.leave('T1');
         return;
       }
       case Op.Beq:
@@ -602,7 +831,8 @@ class PageCodegen {
           o.if();
           this.extra++;
           if (t >= 0) this.goto(th);
-          else this.exit(target >= 0 && target < 4096 ? JitExit.Miss : JitExit.Leave, target, 0);
+          else if (target >= 0 && target < 4096) this.exit(JitExit.Miss, target, 0);
+          else this.leave(target);
           o.op(W.End);
           this.extra--;
         }
@@ -806,38 +1036,24 @@ class PageCodegen {
     o.op(W.I32Add);
   }
 
-  /** Pushes the instruction's pc as two i32 words (callout arguments). */
-  private pcWords(off: number): void {
-    const o = this.out;
-    this.pcAt(off);
-    o.tee(L_T1);
-    o.op(W.I32WrapI64);
-    o.get(L_T1);
-    o.i64(32);
-    o.op(W.I64ShrU);
-    o.op(W.I32WrapI64);
-  }
-
   /**
-   * After a callout whose status is in L_ST: leaves on PcSet (pc set by the hart) or Stop
-   * (continue at the next instruction), the instruction being retired either way. `onStop` emits
-   * what must happen before leaving on Stop (the load result).
+   * After a callout (its status on the stack): leaves on PcSet (pc set by the hart) or Stop
+   * (continue at the next instruction), the instruction being retired either way.
    */
-  private checkStatus(off: number, len: number, i: number, onStop?: () => void): void {
+  private checkStatus(off: number, len: number, i: number): void {
     const o = this.out;
-    o.get(L_ST);
+    o.tee(L_ST);
     o.if();
     this.extra++;
     o.get(L_ST);
-    o.i32(JitCall.PcSet);
-    o.op(W.I32Eq);
-    o.if();
-    this.extra++;
-    this.exit(JitExit.PcSet, null, this.c - i - 1);
-    o.op(W.End);
-    this.extra--;
-    if (onStop !== undefined) onStop();
-    this.exit(JitExit.Leave, off + len, this.c - i - 1);
+    this.pcAt(off + len);
+    o.get(L_N);
+    const adj = this.c - i - 1;
+    if (adj !== 0) {
+      o.i32(adj);
+      o.op(W.I32Add);
+    }
+    o.returnCall(FN_EXIT_STATUS);
     o.op(W.End);
     this.extra--;
   }
@@ -847,33 +1063,21 @@ class PageCodegen {
     const size = op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lh || op === Op.Lhu ? 2 : 1;
     const load = op === Op.Lb ? W.I64Load8S : op === Op.Lbu ? W.I64Load8U : op === Op.Lh ? W.I64Load16S :
       op === Op.Lhu ? W.I64Load16U : op === Op.Lw ? W.I64Load32S : op === Op.Lwu ? W.I64Load32U : W.I64Load;
-    const s = this.state;
     this.address(rs1, imm);
     this.tlbHit(HS_TLB_RTAG, size);
-    o.if(T.I64);
+    o.if();
     this.extra++;
     this.hostAddress(HS_TLB_ROFF);
     o.mem(load, Math.log2(size), 0);
+    this.writeReg(rd);
     o.op(W.Else);
-    this.pcWords(off);
-    o.get(L_LO);
     o.get(L_ADDR);
-    o.i64(32);
-    o.op(W.I64ShrU);
-    o.op(W.I32WrapI64);
-    o.i32(op);
-    o.call(FN_LOAD);
-    o.set(L_ST);
-    this.checkStatus(off, len, i, () => {
-      o.i32(0);
-      o.mem(W.I64Load, 3, s + HS_LOAD);
-      this.writeReg(rd);
-    });
-    o.i32(0);
-    o.mem(W.I64Load, 3, s + HS_LOAD);
+    this.pcAt(off);
+    o.i32(op | (rd << 8));
+    o.call(FN_LOAD_SLOW);
+    this.checkStatus(off, len, i);
     o.op(W.End);
     this.extra--;
-    this.writeReg(rd);
   }
 
   private emitStore(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
@@ -888,21 +1092,11 @@ class PageCodegen {
     this.readReg(rs2);
     o.mem(store, Math.log2(size), 0);
     o.op(W.Else);
-    this.pcWords(off);
-    o.get(L_LO);
     o.get(L_ADDR);
-    o.i64(32);
-    o.op(W.I64ShrU);
-    o.op(W.I32WrapI64);
+    this.pcAt(off);
     o.i32(size);
     this.readReg(rs2);
-    o.op(W.I32WrapI64);
-    this.readReg(rs2);
-    o.i64(32);
-    o.op(W.I64ShrU);
-    o.op(W.I32WrapI64);
-    o.call(FN_STORE);
-    o.set(L_ST);
+    o.call(FN_STORE_SLOW);
     this.checkStatus(off, len, i);
     o.op(W.End);
     this.extra--;
@@ -985,7 +1179,7 @@ class PageCodegen {
   /** An out-of-line instruction (CSR, system, atomic, FP) runs in the hart. */
   private emitSlow(w0: number, w1: number, w2: number, step: number, off: number, len: number, i: number): void {
     const o = this.out;
-    this.pcWords(off);
+    this.pcAt(off);
     o.i32(w0);
     o.i32(w1);
     o.i32(w2);
@@ -993,8 +1187,7 @@ class PageCodegen {
     o.get(L_N);
     o.i32(this.c - i);
     o.op(W.I32Add);
-    o.call(FN_SLOW);
-    o.set(L_ST);
+    o.call(FN_SLOW_INSN);
     this.checkStatus(off, len, i);
   }
 }

@@ -255,6 +255,12 @@ export class Code extends ByteWriter {
     this.byte(0x12);
     this.u32(func);
   }
+  /** return_call_indirect through table 0 with a function of type `type` (index on the stack). */
+  returnCallIndirect(type: number): void {
+    this.byte(0x13);
+    this.u32(type);
+    this.byte(0x00);
+  }
   /** call_indirect through table 0 with a function of type `type` (index on the stack). */
   callIndirect(type: number): void {
     this.byte(W.CallIndirect);

@@ -211,13 +211,13 @@ export class VirtMachine {
       clint: this.clint.saveState(),
       plic: this.plic.saveState(),
     };
-    if (options.boot !== false) this.boot();
+    if (options.boot !== false) this.boot(false);
   }
 
   /** Resets the machine as a power cycle would: reloads the images, resets harts and devices. */
   reset(): void {
     this.resets++;
-    this.boot();
+    this.boot(true);
   }
 
   /** Makes mtime() read `ticks` from now on (snapshot restore). */
@@ -246,13 +246,17 @@ export class VirtMachine {
     return Math.floor((this.host.monotonicMs() - this.hostOriginMs) * (TIMEBASE_HZ / 1000));
   }
 
-  /** Loads firmware, kernel, initrd and device tree and puts the harts in their reset state. */
-  private boot(): void {
+  /**
+   * Loads firmware, kernel, initrd and device tree and puts the harts in their reset state.
+   * `clearRam` zeroes RAM first (a reboot); at power-on it is zero already, and leaving it
+   * untouched keeps the host from committing every page of guest RAM up front.
+   */
+  private boot(clearRam: boolean): void {
     const { config, vm } = this;
     const mem = vm.memory;
     const ramSize = config.memoryMiB * 1048576;
     const ram = mem.ram.find((r) => r.base === VIRT_RAM_BASE) ?? mem.ram[0];
-    mem.u8.fill(0, ram.arenaOffset, ram.arenaOffset + ram.size);
+    if (clearRam) mem.u8.fill(0, ram.arenaOffset, ram.arenaOffset + ram.size);
     mem.invalidateAllCode();
     const builtin = config.bios === 'builtin';
 
