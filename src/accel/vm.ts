@@ -52,6 +52,8 @@ export interface VmOptions {
   console?: SbiConsole;
   /** Execution engine of every vCPU: the interpreter (default, the reference) or the JIT. */
   engine?: 'interp' | 'jit';
+  /** JIT only: the most translated code kept alive, in bytes of WebAssembly (engine default if unset). */
+  jitCodeCacheBytes?: number;
 }
 
 export interface MemoryRegionSpec {
@@ -84,6 +86,7 @@ export class Vm {
   readonly sbiEnabled: boolean;
   readonly console: SbiConsole | undefined;
   readonly engine: 'interp' | 'jit';
+  readonly jitCodeCacheBytes: number | undefined;
   private readonly slots = new Map<number, RamRegion>();
   readonly vcpus: Vcpu[] = [];
   /** Set by an SBI system reset; the machine reads and clears it. */
@@ -94,6 +97,7 @@ export class Vm {
     this.sbiEnabled = options.sbi ?? true;
     this.console = options.console;
     this.engine = options.engine ?? 'interp';
+    this.jitCodeCacheBytes = options.jitCodeCacheBytes;
   }
 
   setMemoryRegion(spec: MemoryRegionSpec): RamRegion {
@@ -158,7 +162,7 @@ export class Vcpu implements SbiHost {
   constructor(vm: Vm, id: number) {
     this.vm = vm;
     this.id = id;
-    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' });
+    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' ? { codeCacheBytes: vm.jitCodeCacheBytes } : false });
     this.hsm = id === 0 || vm.vcpus.length === 0 ? 'started' : 'stopped';
     if (vm.sbiEnabled) {
       this.hart.interceptExceptions = 1 << Cause.EcallFromS;

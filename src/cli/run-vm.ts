@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { UsageError, type ParsedArgs } from './args.js';
+import { parseAccel } from './accel-option.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIo } from './command.js';
 import { LoaderError } from '../machine/loader.js';
 import { MachineConfigError, MAX_CPUS, MAX_MEMORY_MIB, VirtMachine, type VirtConfig } from '../machine/virt.js';
@@ -127,8 +128,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
   const clock = args.string('clock') ?? saved?.clock ?? 'host';
   if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
-  const accel = args.string('accel') ?? 'jit';
-  if (accel !== 'interp' && accel !== 'jit') throw new UsageError(`--accel ${accel}: must be interp or jit`, HINT);
+  const { engine: accel, tbSizeMiB } = parseAccel(args.string('accel'), HINT);
   const timeoutSeconds = args.number('timeout');
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
     throw new UsageError('--timeout must be a positive number of seconds', HINT);
@@ -193,7 +193,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       virtio.push({ kind: 'net', backend, mac: n.mac ?? defaultMac(n, i) });
     }
     virtio.push('rng', 'console');
-    config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, virtio };
+    config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, jitCacheMiB: tbSizeMiB, virtio };
     const restoreBytes = restoreTarget?.vmState;
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),

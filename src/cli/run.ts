@@ -24,6 +24,7 @@ import {
 import { runBareMetal, BareMetalConfigError, type BareMetalResult } from '../machine/bare-metal.js';
 import { ElfError } from '../machine/elf.js';
 import { runVirtualMachine } from './run-vm.js';
+import { parseAccel } from './accel-option.js';
 
 const spec: CommandSpec = {
   name: 'tsvm run',
@@ -51,7 +52,7 @@ const spec: CommandSpec = {
     { name: 'monitor', kind: 'string', valueName: 'unix:PATH[,server,nowait]', description: 'a QMP monitor on a unix socket' },
     { name: 'restore', kind: 'string', valueName: 'TAG|DIR|FILE', description: 'resume instead of booting: a snapshot of the snapshot directory (memory and disks), a clone\'s directory, or a snapshot file' },
     { name: 'snapshot-dir', kind: 'string', valueName: 'DIR', description: 'the VM\'s snapshots and disk overlays (default: <first disk>.snapshots, else ./tsvm-snapshots); without --disk, its disks' },
-    { name: 'accel', kind: 'string', valueName: 'interp|jit', description: 'execution engine: the WebAssembly JIT (default; cold code is interpreted) or the interpreter alone' },
+    { name: 'accel', kind: 'string', valueName: 'jit[,tb-size=MiB]|interp', description: 'execution engine: the WebAssembly JIT (default; cold code is interpreted; tb-size caps its translated code, default 16 MiB) or the interpreter alone' },
     { name: 'clock', kind: 'string', valueName: 'host|virtual', description: 'guest time from the host clock (default) or from instructions (deterministic)' },
     { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
     {
@@ -103,8 +104,7 @@ export const runCommand: Subcommand = {
       throw new UsageError('--timeout must be a positive number of seconds', hint);
     }
     const maxInstructions = args.integer('max-instructions');
-    const accel = args.string('accel') ?? 'jit';
-    if (accel !== 'interp' && accel !== 'jit') throw new UsageError(`--accel ${accel}: must be interp or jit`, hint);
+    const accel = parseAccel(args.string('accel'), hint);
 
     let elf: Uint8Array;
     try {
@@ -148,7 +148,9 @@ export const runCommand: Subcommand = {
           await delay(ms);
         },
         signal,
-        jit: accel === 'jit',
+        jit: accel.engine === 'jit'
+          ? { codeCacheBytes: accel.tbSizeMiB === undefined ? undefined : accel.tbSizeMiB * 1048576 }
+          : false,
       });
     } catch (e) {
       flush();

@@ -48,6 +48,12 @@ export interface JitOptions {
    */
   capacity?: number;
   /**
+   * Most bytes of WebAssembly kept alive (default 16 MiB): past it, the oldest modules are
+   * dropped whole (every page they hold), so the host memory translated code takes (its wasm and
+   * the engine's machine code for it) stays bounded. Like QEMU's `-accel tcg,tb-size`.
+   */
+  codeCacheBytes?: number;
+  /**
    * Also translate code of a page the interpreter has not run yet, as far as control flow
    * reaches (default false: only code that ran is translated; the rest exits to the interpreter).
    * Useful with hotThreshold 0, to translate everything at once (tests).
@@ -69,8 +75,10 @@ export interface JitStats {
   invalidations: number;
   /** Pages translated again, to cover code that ran after their translation. */
   retranslations: number;
-  /** Translations dropped to make room (capacity). */
+  /** Translations dropped to make room (capacity or codeCacheBytes). */
   evictions: number;
+  /** Bytes of WebAssembly in modules that still hold a live translation. */
+  liveCodeBytes: number;
   /** Milliseconds spent translating and compiling. */
   compileMs: number;
   /** Modules the host refused to compile (those pages stay interpreted), and the last reason. */
@@ -81,9 +89,17 @@ export interface JitStats {
 /** The dispatcher: calls the translated page function at `index` of the shared table. */
 type DispatchFn = (index: number, slot: number, baseLo: number, baseHi: number, n: number, dBase: number) => number;
 
+/** A module of translations: alive while any of its pages' translations is. */
+interface ModuleRecord {
+  bytes: number;
+  livePages: number;
+}
+
 interface Translated {
   /** Its function's index in the shared table. */
   index: number;
+  /** The module holding it. */
+  module: ModuleRecord;
   /** Its block map (translate.ts): index in the engine's pool. */
   map: number;
   code: Int32Array;
@@ -103,12 +119,15 @@ const now = (): number => (globalThis as unknown as { performance?: { now(): num
 export class JitEngine {
   readonly stats: JitStats = {
     modules: 0, pages: 0, blocks: 0, instructions: 0, executed: 0, invalidations: 0, retranslations: 0, evictions: 0, compileMs: 0,
-    compileErrors: 0,
+    compileErrors: 0, liveCodeBytes: 0,
   };
   /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
   steps = 0;
   private readonly hotThreshold: number;
   private readonly maxPages: number;
+  private readonly codeCacheBytes: number;
+  /** Modules with live translations, oldest first (eviction order for codeCacheBytes). */
+  private readonly liveModules: ModuleRecord[] = [];
   private readonly decodeAhead: boolean;
   private readonly pages: (Translated | undefined)[] = [];
   private heat = new Float64Array(0);
@@ -146,6 +165,7 @@ export class JitEngine {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 50_000);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
+    this.codeCacheBytes = Math.max(4096, options.codeCacheBytes ?? 16 * 1024 * 1024);
     // Reserved now: the arena must not grow while the hart runs (its loop holds views of it).
     this.chainPages = mem.arenaSize >>> 12;
     this.chainBase = mem.reserve(4 * this.chainPages);
@@ -308,9 +328,29 @@ export class JitEngine {
       this.freeIndices.push(t.index);
       this.freeMaps.push(t.map);
       if (page < this.chainPages) this.chain[page] = 0;
+      const m = t.module;
+      if (--m.livePages === 0) {
+        this.stats.liveCodeBytes -= m.bytes;
+        const i = this.liveModules.indexOf(m);
+        if (i >= 0) this.liveModules.splice(i, 1);
+      }
     }
     this.pages[page] = undefined;
     if (page < this.heat.length) this.heat[page] = 0;
+  }
+
+  /** Drops the oldest modules whole while live code exceeds codeCacheBytes (never `keep`). */
+  private evictOldModules(keep: ModuleRecord): void {
+    while (this.stats.liveCodeBytes > this.codeCacheBytes && this.liveModules.length > 1) {
+      const victim = this.liveModules[0] === keep ? this.liveModules[1] : this.liveModules[0];
+      for (let p = 0; p < this.pages.length && victim.livePages > 0; p++) {
+        const t = this.pages[p];
+        if (t !== undefined && t.module === victim) {
+          this.drop(p);
+          this.stats.evictions++;
+        }
+      }
+    }
   }
 
   /** A jump to `slot` inside a block: after a few, it becomes an entry point. */
@@ -395,10 +435,17 @@ export class JitEngine {
       }
       return undefined;
     }
+    const record: ModuleRecord = { bytes: bytes.length, livePages: 0 };
     made.forEach((m, i) => {
       const fn = instance.exports[`p${i}`];
       if (typeof fn !== 'function') throw new Error(`JIT module lacks export p${i}`);
       const old = this.pages[m.page];
+      if (old !== undefined && --old.module.livePages === 0) {
+        this.stats.liveCodeBytes -= old.module.bytes;
+        const k = this.liveModules.indexOf(old.module);
+        if (k >= 0) this.liveModules.splice(k, 1);
+      }
+      record.livePages++;
       let index: number;
       if (old !== undefined) index = old.index;
       else if (this.freeIndices.length > 0) index = this.freeIndices.pop() as number;
@@ -413,9 +460,12 @@ export class JitEngine {
       if (m.page < this.chainPages) this.chain[m.page] = mapOffset;
       if (old === undefined) this.fifo.push(m.page);
       this.pages[m.page] = {
-        index, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,
+        index, module: record, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,
       };
     });
+    this.liveModules.push(record);
+    this.stats.liveCodeBytes += record.bytes;
+    this.evictOldModules(record);
     this.stats.modules++;
     this.stats.pages += made.length;
     this.stats.compileMs += now() - t0;

@@ -508,7 +508,36 @@ test('random RV64GC programs (test/diff generator) give the same output on both 
 // ---------------------------------------------------------------------------------------------
 // Plumbing
 
-test('the interpreter stays the default; the arena is a WebAssembly memory', () => {
+test('a small code cache: old modules are evicted whole, live code stays under the cap, results unchanged', () => {
+  // Main calls a function in each of 16 other pages, 300 times; each page is its own module.
+  const PAGES = 16;
+  const ITER = 300;
+  const labels = new Map<string, number>();
+  const words = new Map<number, number>();
+  for (let k = 0; k < PAGES; k++) {
+    const at = 0x8000_1000 + k * 0x1000;
+    labels.set(`f${k}`, at);
+    for (const [a, w] of assemble(at, [addi(10, 10, k + 1), jalrRet()])) words.set(a, w);
+  }
+  const main: Item[] = [...li32(9, ITER), 'loop'];
+  for (let k = 0; k < PAGES; k++) main.push(jal(1, `f${k}`));
+  main.push(addi(9, 9, -1), bne(9, 0, 'loop'), ebreak());
+  for (const [a, w] of assemble(0x8000_0000, main, labels)) words.set(a, w);
+
+  const ref = state(runProgram(words, false, () => 20_000));
+  const cap = 8 * 1024;
+  const rng = new Rng(11);
+  const h = runProgram(words, { hotThreshold: 50, maxPagesPerModule: 1, codeCacheBytes: cap }, () => 1 + rng.int(3_000));
+  assert.deepEqual(state(h), ref);
+  assert.equal(h.getX(10), BigInt(ITER * (PAGES * (PAGES + 1)) / 2));
+  const stats = h.jit?.stats;
+  assert.ok(stats !== undefined && stats.evictions > 0 && stats.modules > PAGES, `no churn: ${JSON.stringify(stats)}`);
+  // Above the cap by at most the newest module (never evicted while it is being installed).
+  assert.ok(stats.liveCodeBytes <= cap + 4 * 1024, JSON.stringify(stats));
+  assert.ok(stats.executed > 0.5 * h.instret, JSON.stringify(stats));
+});
+
+test('a Hart interprets unless asked for the JIT; the arena is a WebAssembly memory', () => {
   const mem = new PhysicalMemory();
   mem.addRam(0x8000_0000, 0x3000);
   assert.equal(mem.arena, mem.wasmMemory.buffer);

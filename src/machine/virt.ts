@@ -68,6 +68,8 @@ export interface VirtConfig {
   clock: 'host' | 'virtual';
   /** Execution engine: 'jit' (default: hot code translated to WebAssembly) or 'interp' (the reference). */
   accel?: 'interp' | 'jit';
+  /** With the JIT: the most translated code (WebAssembly) kept alive, in MiB (default 16). */
+  jitCacheMiB?: number;
   /**
    * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
    * so the first disk is vda).
@@ -145,6 +147,7 @@ export class VirtMachine {
       clock: { now: () => this.mtime() },
       sbi: builtinSbi,
       engine: config.accel ?? 'jit',
+      jitCodeCacheBytes: config.jitCacheMiB === undefined ? undefined : config.jitCacheMiB * 1048576,
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),

@@ -77,6 +77,11 @@ const cases: Case[] = [
   { name: '--cpus 99', args: () => ['--cpus', '99'], message: /--cpus/ },
   { name: '--clock bogus', args: () => ['--clock', 'bogus'], message: /--clock|bogus/ },
   { name: '--cpus abc', args: () => ['--cpus', 'abc'], message: /--cpus/ },
+  { name: '--accel kvm', args: () => ['--accel', 'kvm'], message: /--accel kvm: must be interp or jit/ },
+  { name: '--accel jit,tb-size=0', args: () => ['--accel', 'jit,tb-size=0'], message: /tb-size must be/ },
+  { name: '--accel jit,tb-size=lots', args: () => ['--accel', 'jit,tb-size=lots'], message: /tb-size must be/ },
+  { name: '--accel interp,tb-size=8', args: () => ['--accel', 'interp,tb-size=8'], message: /jit engine only/ },
+  { name: '--accel jit,thread=multi', args: () => ['--accel', 'jit,thread=multi'], message: /unknown property 'thread'/ },
   { name: 'an unexpected argument', args: () => ['Image'], message: /unexpected argument 'Image'/ },
   { name: 'an unknown option', args: () => ['--frobnicate'], message: /unknown option '--frobnicate'/ },
 ];
