@@ -488,7 +488,7 @@ export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: nu
 }
 
 class PageCodegen {
-  private out = new Code();
+  private out = new Code(16);
   private readonly blockAt = new Int32Array(SLOTS_PER_PAGE).fill(-1);
   // Emission context of the current block.
   private j = 0; // block index
@@ -507,6 +507,12 @@ class PageCodegen {
     blocks.forEach((b, i) => {
       this.blockAt[b.start] = i;
     });
+  }
+
+  private instructionCount(): number {
+    let n = 0;
+    for (const b of this.blocks) n += b.slots.length;
+    return n;
   }
 
   /** Function index of the page's dispatcher, and of block j's function. */
@@ -577,13 +583,18 @@ class PageCodegen {
       { type: TYPE_ENTRY, locals: [], body: entry },
       { type: TYPE_DISPATCH, locals: [], body: d },
     ];
+    // All block bodies go into one buffer; each function is a view of its part.
+    const all = (this.out = new Code(256 + 96 * this.instructionCount()));
+    const ends: number[] = [];
     for (let i = 0; i < m; i++) {
-      this.out = new Code();
       this.emitBlock(i);
       // Every path of a block ends in a return, a tail call or a branch back to its loop.
-      this.out.op(W.Unreachable);
-      this.out.op(W.End);
-      funcs.push({ type: TYPE_BLOCK, locals: BLOCK_FN_LOCALS, body: this.out });
+      all.op(W.Unreachable);
+      all.op(W.End);
+      ends.push(all.length);
+    }
+    for (let i = 0; i < m; i++) {
+      funcs.push({ type: TYPE_BLOCK, locals: BLOCK_FN_LOCALS, body: all.view(i === 0 ? 0 : ends[i - 1], ends[i]) });
     }
     return funcs;
   }

@@ -100,8 +100,12 @@ export const enum W {
 
 /** A growable byte buffer with LEB128 encoders. */
 export class ByteWriter {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   length = 0;
+
+  constructor(initialCapacity = 256) {
+    this.buf = new Uint8Array(Math.max(16, initialCapacity));
+  }
 
   private ensure(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -187,11 +191,17 @@ export class ByteWriter {
     this.append(w);
   }
 
-  /** Appends another writer's bytes. */
-  append(w: ByteWriter): void {
-    this.ensure(w.length);
-    this.buf.set(w.buf.subarray(0, w.length), this.length);
-    this.length += w.length;
+  /** Appends another writer's bytes (or a byte array). */
+  append(w: ByteWriter | Uint8Array): void {
+    const src = w instanceof Uint8Array ? w : w.buf.subarray(0, w.length);
+    this.ensure(src.length);
+    this.buf.set(src, this.length);
+    this.length += src.length;
+  }
+
+  /** A view of bytes [start, end) written so far (valid until the next write). */
+  view(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
   }
 }
 
@@ -278,7 +288,8 @@ export interface FuncDef {
   type: number;
   /** Local declarations after the parameters: [count, type] runs. */
   locals: [number, T][];
-  body: Code;
+  /** The instructions, ending with W.End. */
+  body: ByteWriter | Uint8Array;
 }
 
 export interface ModuleDef {
@@ -301,7 +312,9 @@ function section(out: ByteWriter, id: number, content: ByteWriter): void {
 
 /** Assembles a module's binary. */
 export function assembleModule(m: ModuleDef): Uint8Array {
-  const out = new ByteWriter();
+  let size = 256;
+  for (const f of m.funcs) size += f.body.length + 16;
+  const out = new ByteWriter(size);
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
   const types = new ByteWriter();
@@ -354,17 +367,21 @@ export function assembleModule(m: ModuleDef): Uint8Array {
   }
   section(out, 7, exps);
 
-  const code = new ByteWriter();
+  let total = 16;
+  for (const f of m.funcs) total += f.body.length + 8 + 3 * f.locals.length;
+  const code = new ByteWriter(total);
   code.u32(m.funcs.length);
+  const head = new ByteWriter(64);
   for (const f of m.funcs) {
-    const body = new ByteWriter();
-    body.u32(f.locals.length);
+    head.length = 0;
+    head.u32(f.locals.length);
     for (const [count, type] of f.locals) {
-      body.u32(count);
-      body.byte(type);
+      head.u32(count);
+      head.byte(type);
     }
-    body.append(f.body); // the body's instructions end with W.End (the caller writes it)
-    code.sized(body);
+    code.u32(head.length + f.body.length);
+    code.append(head);
+    code.append(f.body); // the body's instructions end with W.End (the caller writes it)
   }
   section(out, 10, code);
   return out.finish();
