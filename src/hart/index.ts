@@ -5,3 +5,4 @@ export {
   type MmioHandler, type RamRegion, type MmioRegion, type WriteWatchCallback,
 } from './memory.js';
 export { CSR, Cause, Irq, PRIV_U, PRIV_S, PRIV_M } from './csr.js';
+export { warmUpHart } from './warmup.js';

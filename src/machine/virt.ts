@@ -19,6 +19,7 @@
  */
 
 import { createVm, type Vcpu, type Vm } from '../accel/index.js';
+import { warmUpHart } from '../hart/warmup.js';
 import type { HartInterruptLines } from '../devices/index.js';
 import {
   Clint, CLINT_SIZE, GoldfishRtc, GOLDFISH_RTC_SIZE, Plic, PLIC_SIZE, SifiveTest, SIFIVE_TEST_SIZE,
@@ -139,6 +140,7 @@ export class VirtMachine {
    */
   constructor(config: VirtConfig, host: VirtHost, options: { boot?: boolean } = {}) {
     validateConfig(config);
+    warmUpHart(); // once per process: the interpreter loop is optimised once, with full feedback
     this.config = config;
     this.host = host;
     this.hostOriginMs = host.monotonicMs();

@@ -1,0 +1,59 @@
+/**
+ * Warm-up of the host's JavaScript engine for the hart.
+ *
+ * The hart's run loop is one large function. V8 optimises it after it has run a while, with the
+ * type feedback gathered so far; every instruction form the guest uses for the first time later
+ * (a CSR, an FP operation, a trap path, an operand overflowing 32 bits) then deoptimises the
+ * whole loop, which runs unoptimised until it is compiled again - a Linux boot went through a
+ * dozen such rounds in its first 10 million instructions, at 10-30 MIPS instead of 150. Running a
+ * short program that reaches every path (src/hart/warmup/warmup.S) on a scratch hart first gives
+ * the optimiser complete feedback, so the guest's loop is compiled once and stays compiled.
+ * With `jit`, the program also runs translated, which warms the translator the same way.
+ *
+ * Once per process (the feedback belongs to the code, not to a hart); about 10 ms of work.
+ */
+
+import { ExitReason, Hart } from './hart.js';
+import { Cause } from './csr.js';
+import { PhysicalMemory } from './memory.js';
+import { WARMUP_PROGRAM } from './warmup-program.js';
+
+const BASE = 0x8000_0000;
+/** Bound on the program's run (it ends with ebreak after a few thousand instructions). */
+const MAX_INSTRUCTIONS = 1_000_000;
+
+let interpreterWarm = false;
+let jitWarm = false;
+
+/** Runs the warm-up program (once per process for each engine). */
+export function warmUpHart(options: { jit?: boolean } = {}): void {
+  if (!interpreterWarm) {
+    interpreterWarm = true;
+    runWarmUp(false);
+  }
+  if (options.jit === true && !jitWarm) {
+    jitWarm = true;
+    runWarmUp(true);
+  }
+}
+
+/** Runs the program on a scratch hart; returns the hart (it stopped at the final ebreak). */
+export function runWarmUp(jit: boolean): Hart {
+  const mem = new PhysicalMemory();
+  mem.addRam(BASE, 1 << 20);
+  const bytes = new Uint8Array(WARMUP_PROGRAM.buffer, WARMUP_PROGRAM.byteOffset, WARMUP_PROGRAM.byteLength);
+  mem.u8.set(bytes, mem.arenaOffset(BASE));
+  const hart = new Hart(mem, { jit: jit ? { hotThreshold: 0, decodeAhead: true } : false });
+  hart.interceptExceptions = 1 << Cause.Breakpoint;
+  hart.setPc(BigInt(BASE));
+  hart.setX(2, BigInt(BASE + (1 << 20) - 64)); // sp, for the compressed stack forms
+  let left = MAX_INSTRUCTIONS;
+  // Small slices, so the slice-boundary paths are exercised too.
+  while (left > 0) {
+    const before = hart.instret;
+    const r = hart.run(Math.min(left, 997));
+    left -= hart.instret - before;
+    if (r === ExitReason.Exception) break;
+  }
+  return hart;
+}
