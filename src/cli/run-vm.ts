@@ -198,7 +198,8 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),
       wallClockMs: () => Date.now(),
-      sleep: (ms) => delay(ms),
+      // A zero sleep is the run loop's yield to I/O: setImmediate, not a timer (which Node rounds up to 1 ms).
+      sleep: (ms) => (ms <= 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : delay(ms)),
       gunzip: (data) => new Uint8Array(gunzipSync(data)),
       consoleWrite: (bytes) => io.writeStdout(bytes),
       entropy: (buf) => {
