@@ -172,3 +172,45 @@ test('csrrs on mip does not latch the external SEIP signal into the software bit
   assert.equal(mip & (1n << 9n), 0n, 'SEIP must follow the external signal once it drops');
   assert.equal(mip & (1n << 1n), 2n, 'SSIP was set by the csrrs');
 });
+
+test('sfence.vma with an address drops that page\'s translation, and a whole superpage\'s', () => {
+  // M-mode with MPRV and MPP = S: data accesses go through Sv39. The program loads from a1, remaps
+  // its page (with MPRV off), runs sfence.vma a5, and loads again: it must see the new page.
+  const CSR_MSTATUS = 0x300;
+  const ld = (rd: number, rs1: number): number => (rs1 << 15) | (3 << 12) | (rd << 7) | 0x03;
+  const sd = (rs2: number, rs1: number): number => (rs2 << 20) | (rs1 << 15) | (3 << 12) | 0x23;
+  const csr = (f3: number, rs1: number): number => (CSR_MSTATUS << 20) | (rs1 << 15) | (f3 << 12) | 0x73;
+  const sfence = (rs1: number): number => (0x09 << 25) | (rs1 << 15) | 0x73;
+  const program = [ld(10, 11), csr(3, 5), sd(13, 14), csr(2, 5), sfence(15), ld(12, 11), ECALL];
+  const root = RAM + 0x10000;
+  const l1 = RAM + 0x11000;
+  const l0 = RAM + 0x12000;
+  const l1b = RAM + 0x13000;
+  const pte = (pa: number, flags: number): bigint => (BigInt(pa >>> 12) << 10n) | BigInt(flags);
+  const LEAF = 0xc7; // V R W A D
+  for (const superpage of [false, true]) {
+    const { mem, hart } = machine(program);
+    mem.addRam(RAM + (1 << 20), 15 << 20);
+    mem.writePhys(root, 8, pte(l1, 1)); // VA 0x0000_0000 (1 GiB)
+    mem.writePhys(root + 8, 8, pte(l1b, 1)); // VA 0x4000_0000 (1 GiB)
+    mem.writePhys(l1, 8, pte(l0, 1));
+    const [oldPa, newPa] = superpage ? [RAM + 0x20_0000, RAM + 0x40_0000] : [RAM + 0x2_0000, RAM + 0x2_1000];
+    const va = superpage ? 0x4000_1000 : 0x1000;
+    const offset = superpage ? 0x1000 : 0;
+    const pteAddr = superpage ? l1b : l0 + 8;
+    mem.writePhys(pteAddr, 8, pte(oldPa, LEAF));
+    mem.writePhys(oldPa + offset, 8, 0x1111n);
+    mem.writePhys(newPa + offset, 8, 0x2222n);
+    hart.setCsr(0x180, (8n << 60n) | BigInt(root >>> 12)); // satp: Sv39
+    hart.setCsr(CSR_MSTATUS, (1n << 17n) | (1n << 11n)); // MPRV, MPP = S
+    hart.setX(5, 1n << 17n);
+    hart.setX(11, BigInt(va));
+    hart.setX(13, pte(newPa, LEAF));
+    hart.setX(14, BigInt(pteAddr));
+    // The flush names another 4 KiB page of the same superpage: it must still drop a1's entry.
+    hart.setX(15, BigInt(superpage ? 0x4000_0000 : va));
+    runToEcall(hart);
+    assert.equal(hart.getX(10), 0x1111n, superpage ? 'superpage' : '4 KiB page');
+    assert.equal(hart.getX(12), 0x2222n, superpage ? 'superpage' : '4 KiB page');
+  }
+});

@@ -64,6 +64,11 @@ const ACCESS_EXEC = 2;
 const TWO32 = 4294967296;
 /** Pages in a superpage at each page-table level (2 ** (9 * level)): a leaf's PPN is a multiple. */
 const SUPERPAGE_PPNS = [1, 512, 262144, 134217728];
+
+/** Identifies the level-`level` superpage holding virtual page `vpn` (for TLB flushes by address). */
+function superpageKey(vpn: number, level: number): number {
+  return Math.floor(vpn / SUPERPAGE_PPNS[level]) * 4 + level;
+}
 const PAGE_LIMIT = DECODED_PAGE_WORDS; // k at or past this has left the page
 
 // Indices of 64-bit CSRs stored as pairs in `csr64`.
@@ -213,6 +218,8 @@ export class Hart implements CodePageListener {
   private dBase = SET_M * TLB_SIZE; // TLB set for data accesses
   private dPriv = PRIV_M; // effective privilege of data accesses (MPRV)
   private iBase = SET_M * TLB_SIZE;
+  /** Superpages (superpageKey) with translations possibly cached in the TLB since its last flush. */
+  private readonly superpages = new Set<number>();
 
   // ---- run-loop plumbing ----
   private irqCheck = true;
@@ -1192,7 +1199,10 @@ export class Hart implements CodePageListener {
         return this.fault(access, true, lo, hi);
       }
       // Superpage alignment: the low level*9 bits of the PPN must be zero.
-      if (level > 0 && ppn % SUPERPAGE_PPNS[level] !== 0) return this.fault(access, true, lo, hi);
+      if (level > 0) {
+        if (ppn % SUPERPAGE_PPNS[level] !== 0) return this.fault(access, true, lo, hi);
+        this.superpages.add(superpageKey(hi * 1048576 + (lo >>> 12), level));
+      }
       // Accessed / dirty.
       const need = access === ACCESS_WRITE ? Pte.A | Pte.D : Pte.A;
       if ((pte & need) !== need) {
@@ -1230,12 +1240,35 @@ export class Hart implements CodePageListener {
     this.tlbRTag.fill(NaN, 0, n);
     this.tlbWTag.fill(NaN, 0, n);
     this.tlbXTag.fill(NaN, 0, n);
+    this.superpages.clear();
+  }
+
+  /**
+   * sfence.vma with an address: drops the translations of that virtual page only (in the U, S
+   * and SUM sets, whatever the ASID). The TLB holds 4 KiB entries even for superpages, so when a
+   * cached translation came from a superpage holding the address, the whole TLB goes instead.
+   */
+  private flushTlbPage(lo: number, hi: number): void {
+    const vpn = hi * 1048576 + (lo >>> 12);
+    const sp = this.superpages;
+    if (sp.size > 0 && (sp.has(superpageKey(vpn, 1)) || sp.has(superpageKey(vpn, 2)) || sp.has(superpageKey(vpn, 3)))) {
+      this.flushTlb();
+      return;
+    }
+    const slot = (lo >>> 12) & TLB_MASK;
+    for (let set = 0; set < 3; set++) {
+      const i = set * TLB_SIZE + slot;
+      if (this.tlbRTag[i] === vpn) this.tlbRTag[i] = NaN;
+      if (this.tlbWTag[i] === vpn) this.tlbWTag[i] = NaN;
+      if (this.tlbXTag[i] === vpn) this.tlbXTag[i] = NaN;
+    }
   }
 
   private flushTlbAll(): void {
     this.tlbRTag.fill(NaN);
     this.tlbWTag.fill(NaN);
     this.tlbXTag.fill(NaN);
+    this.superpages.clear();
   }
 
   /** CodePageListener: a page now holds code or a watch; drop write mappings of it. */
@@ -1738,11 +1771,14 @@ export class Hart implements CodePageListener {
           if (this.exitPending < 0) this.exitPending = ExitReason.Wfi;
         }
         return 1;
-      case Op.SfenceVma:
+      case Op.SfenceVma: {
         if (priv === PRIV_U || (priv === PRIV_S && (this.mstatus & MSTATUS_TVM) !== 0)) return this.illegal(w1);
-        this.flushTlb();
+        const rs1 = (w0 >> 16) & 0xff; // register index * 2 (x0 is 0)
+        if (rs1 === 0) this.flushTlb();
+        else this.flushTlbPage(this.x[rs1], this.x[rs1 + 1]);
         this.advancePc(step);
         return 1;
+      }
       default:
         return this.illegal(w1);
     }
