@@ -220,6 +220,7 @@ export class Hart implements CodePageListener {
   private iBase = SET_M * TLB_SIZE;
   /** Superpages (superpageKey) with translations possibly cached in the TLB since its last flush. */
   private readonly superpages = new Set<number>();
+  private lastSuperpage = NaN; // the key last added (walks of one superpage come in runs)
 
   // ---- run-loop plumbing ----
   private irqCheck = true;
@@ -1201,7 +1202,11 @@ export class Hart implements CodePageListener {
       // Superpage alignment: the low level*9 bits of the PPN must be zero.
       if (level > 0) {
         if (ppn % SUPERPAGE_PPNS[level] !== 0) return this.fault(access, true, lo, hi);
-        this.superpages.add(superpageKey(hi * 1048576 + (lo >>> 12), level));
+        const key = superpageKey(hi * 1048576 + (lo >>> 12), level);
+        if (key !== this.lastSuperpage) {
+          this.lastSuperpage = key;
+          this.superpages.add(key);
+        }
       }
       // Accessed / dirty.
       const need = access === ACCESS_WRITE ? Pte.A | Pte.D : Pte.A;
@@ -1241,6 +1246,7 @@ export class Hart implements CodePageListener {
     this.tlbWTag.fill(NaN, 0, n);
     this.tlbXTag.fill(NaN, 0, n);
     this.superpages.clear();
+    this.lastSuperpage = NaN;
   }
 
   /**
@@ -1269,6 +1275,7 @@ export class Hart implements CodePageListener {
     this.tlbWTag.fill(NaN);
     this.tlbXTag.fill(NaN);
     this.superpages.clear();
+    this.lastSuperpage = NaN;
   }
 
   /** CodePageListener: a page now holds code or a watch; drop write mappings of it. */
