@@ -127,6 +127,7 @@ export class VirtMachine {
   private stopRequested = false;
   /** Set while the run loop waits idle: calling it ends the wait. */
   private waker: (() => void) | null = null;
+  private warmUpWhenIdle = false;
   /** Virtual clock ticks (clock 'virtual'), or the host-clock origin (clock 'host'). */
   private virtualTicks = 0;
   private hostOriginMs = 0;
@@ -140,7 +141,11 @@ export class VirtMachine {
    */
   constructor(config: VirtConfig, host: VirtHost, options: { boot?: boolean } = {}) {
     validateConfig(config);
-    warmUpHart(); // once per process: the interpreter loop is optimised once, with full feedback
+    // Once per process, so the interpreter loop is optimised once, with full feedback: before a
+    // boot (the guest is busy from its first instruction); for a restore, at the first idle
+    // moment instead, so it adds nothing to the time to resume.
+    if (options.boot !== false) warmUpHart();
+    else this.warmUpWhenIdle = true;
     this.config = config;
     this.host = host;
     this.hostOriginMs = host.monotonicMs();
@@ -448,6 +453,10 @@ export class VirtMachine {
       const allIdle = active === 0 || idle === active;
       if (allIdle && !this.vcpus.some((v) => v.hsm === 'started' && v.hart.interruptPending())) {
         this.flushOutput();
+        if (this.warmUpWhenIdle) {
+          this.warmUpWhenIdle = false;
+          warmUpHart();
+        }
         const deadline = this.nextDeadline();
         if (this.config.clock === 'virtual') {
           // Jump guest time to the deadline (what the guest sees stays deterministic), and let host
