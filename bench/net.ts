@@ -15,10 +15,10 @@
  *    `dd if=/dev/zero bs=64k count=N | nc PEER 5000` with busybox `time`; the receiver's dd
  *    confirms every byte arrived.
  *
- * The ratios are what matter (the machine is shared and noisy). Target (issue 6): the user NAT's
- * guest -> host throughput within 2x of QEMU's slirp (tsvm/QEMU >= 0.5); the link is printed for
- * the record. Exit status 0 with the figures whether or not the target is met; 1 if a VM fails to
- * boot or a transfer fails.
+ * The ratios are what matter (the machine is shared and noisy). Issue 6 asks for the figures side
+ * by side and sets no target; our own goal is the user NAT's guest -> host throughput within 2x of
+ * QEMU's slirp (tsvm/QEMU >= 0.5), as issue 4 asks of disks. Exit status 0 with the figures whether
+ * or not the goal is met; 1 if a VM fails to boot or a transfer fails.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -230,11 +230,11 @@ export async function main(): Promise<number> {
   }
   if (!withQemu) {
     console.log(`qemu-system-riscv64 (TCG): not available (${QEMU}; Debian package qemu-system-misc); no baseline in this run`);
-    console.log('target (issue 6): user-NAT guest -> host throughput within 2x of QEMU -> not measured (no QEMU)');
+    console.log('goal (ours; issue 6 sets none): user-NAT guest -> host throughput within 2x of QEMU -> not measured (no QEMU)');
   } else if (natRatio === undefined) {
-    console.log('target (issue 6): user-NAT guest -> host throughput within 2x of QEMU -> not measured (a transfer failed)');
+    console.log('goal (ours; issue 6 sets none): user-NAT guest -> host throughput within 2x of QEMU -> not measured (a transfer failed)');
   } else {
-    console.log(`target (issue 6): user-NAT guest -> host throughput within 2x of QEMU (tsvm/QEMU >= ${TARGET_RATIO}) -> ` +
+    console.log(`goal (ours; issue 6 sets none): user-NAT guest -> host throughput within 2x of QEMU (tsvm/QEMU >= ${TARGET_RATIO}) -> ` +
       `${natRatio >= TARGET_RATIO ? 'met' : 'NOT met'} (${natRatio.toFixed(2)}x, best of ${ROUNDS} each)`);
   }
   return failed ? 1 : 0;

@@ -10,6 +10,13 @@ export interface NetBackend {
   /** Registers the receiver of frames for the guest (one per backend). */
   setReceiver(receive: (frame: Uint8Array) => void): void;
   close(): void;
+  /**
+   * Optional: the guest's device is about to hand over a burst of frames (a whole transmit queue)
+   * with send(), and calls endBurst() after the last. A backend may hold back replies that one
+   * frame covers for many (TCP acknowledgements) until endBurst().
+   */
+  beginBurst?(): void;
+  endBurst?(): void;
 }
 
 /** Counters every backend keeps (dropped frames are counted, never thrown). */

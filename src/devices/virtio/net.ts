@@ -47,7 +47,7 @@
 
 import type { PhysicalMemory } from '../../hart/memory.js';
 import type { NetBackend, NetStats } from '../../net/backend.js';
-import { DescriptorChain } from './queue.js';
+import { DescriptorChain, type Virtqueue } from './queue.js';
 import { VIRTIO_ID_NET, type VirtioDevice, type VirtioTransport } from './mmio.js';
 import { DeviceStateError, boolField, rejectUnknownFields, stateRecord } from '../device-state.js';
 
@@ -372,6 +372,19 @@ export class VirtioNet implements VirtioDevice {
     const chain = this.txChain;
     const hdr = this.txHdr;
     let used = false;
+    const backend = this.backend;
+    backend.beginBurst?.();
+    try {
+      this.transmitQueue(q, chain, hdr, () => {
+        used = true;
+      });
+    } finally {
+      backend.endBurst?.();
+    }
+    if (used) t.notifyUsed(VIRTIO_NET_TX);
+  }
+
+  private transmitQueue(q: Virtqueue, chain: DescriptorChain, hdr: Uint8Array, onUsed: () => void): void {
     while (q.pop(chain)) {
       const frameLen = chain.readableLength - VIRTIO_NET_HDR_SIZE;
       if (frameLen < VIRTIO_NET_MIN_FRAME) {
@@ -394,9 +407,8 @@ export class VirtioNet implements VirtioDevice {
         }
       }
       q.pushUsed(chain.head, 0);
-      used = true;
+      onUsed();
     }
-    if (used) t.notifyUsed(VIRTIO_NET_TX);
   }
 
   private dropTx(kind: number, message: string): void {

@@ -179,6 +179,26 @@ test('guest data: out of order is re-ACKed, overlaps are trimmed, in order reach
   assert.equal(c.take()[0].ack, c.gseq + 11);
 });
 
+test('in-order data within a burst of the guest device gets one ACK, at the end of the burst', () => {
+  const c = open();
+  c.net.beginBurst();
+  c.seg({ flags: F_ACK, payload: 'one ' });
+  c.seg({ flags: F_ACK, seq: c.gseq + 4, payload: 'two ' });
+  c.seg({ flags: F_ACK, seq: c.gseq + 8, payload: 'three' });
+  assert.equal(c.out.length, 0, 'no ACK inside the burst');
+  assert.equal(c.sock.text(), 'one two three', 'the data reached the host at once');
+  c.net.endBurst();
+  const acks = c.take();
+  assert.equal(acks.length, 1, 'one ACK for the burst');
+  assert.equal(acks[0].ack, c.gseq + 13);
+  // Out of order inside a burst: the duplicate ACK goes at once.
+  c.net.beginBurst();
+  c.seg({ flags: F_ACK, seq: c.gseq + 20, payload: 'gap' });
+  assert.equal(c.take()[0].ack, c.gseq + 13, 'duplicate ACK for the hole, not held back');
+  c.net.endBurst();
+  assert.equal(c.out.length, 0, 'nothing more owed');
+});
+
 test('guest data beyond the window is not taken', () => {
   const c = open();
   c.host.holdWrites = true;

@@ -102,6 +102,10 @@ export interface TcpContext {
   remove(conn: TcpConnection): void;
   nextIpId(): number;
   nextIsn(): number;
+  /** True while the guest's device hands over a burst of frames (NetBackend.beginBurst). */
+  inBurst(): boolean;
+  /** Calls conn.flushDeferredAck() at the end of the burst. */
+  deferAck(conn: TcpConnection): void;
 }
 
 export interface TcpEndpoints {
@@ -159,6 +163,10 @@ export class TcpConnection implements TcpEndpoints {
   private socket: HostTcpSocket | null = null;
   /** The host socket reported `closed`. */
   private hostGone = false;
+  /** An ACK is held back until the end of the current burst (flushDeferredAck). */
+  private ackDeferred = false;
+  /** The acknowledgement number our last segment carried. */
+  private ackedTo = -1;
   private hostPaused = false;
   /** We called end() on the host socket (the guest sent FIN). */
   private hostWriteEnded = false;
@@ -476,7 +484,23 @@ export class TcpConnection implements TcpEndpoints {
         this.enterTimeWait(); // the guest retransmitted its FIN: our ACK was lost
       }
     }
-    if (!this.output(false) && needAck) this.sendAck();
+    if (!this.output(false) && needAck) {
+      // In-order data that arrives in a burst (a whole transmit queue of the guest's) gets one
+      // ACK for all of it, at the burst's end. Anything else (out of order, a FIN, more than the
+      // window, a frame on its own) is acknowledged at once.
+      if (!dataDone || (seg.flags & TCP_FIN) !== 0 || !this.ctx.inBurst()) this.sendAck();
+      else if (!this.ackDeferred) {
+        this.ackDeferred = true;
+        this.ctx.deferAck(this);
+      }
+    }
+  }
+
+  /** End of a burst: the ACK held back for it, unless a segment has carried it meanwhile. */
+  flushDeferredAck(): void {
+    if (!this.ackDeferred) return;
+    this.ackDeferred = false;
+    if (!this.removed && this.ackedTo !== this.rcvNxt) this.sendAck();
   }
 
   /** ACK processing; false when the segment must be dropped. */
@@ -675,7 +699,10 @@ export class TcpConnection implements TcpEndpoints {
     writeU16(frame, t, this.remotePort);
     writeU16(frame, t + 2, this.guestPort);
     writeU32(frame, t + 4, seq);
-    if (flags & TCP_ACK) writeU32(frame, t + 8, this.rcvNxt);
+    if (flags & TCP_ACK) {
+      writeU32(frame, t + 8, this.rcvNxt);
+      this.ackedTo = this.rcvNxt;
+    }
     frame[t + 12] = ((TCP_HLEN + optLen) / 4) << 4;
     frame[t + 13] = flags;
     writeU16(frame, t + 14, this.advertiseWindow(flags & TCP_SYN ? 0 : this.rcvShift));

@@ -112,6 +112,9 @@ export interface UserNetBackend extends NetBackend {
   /** The last exception caught at the frame boundary (see stats.internalErrors), for diagnostics. */
   readonly lastInternalError: unknown;
   close(): void;
+  /** Bursts (NetBackend): in-order TCP data in one gets one ACK, at its end. */
+  beginBurst(): void;
+  endBurst(): void;
 }
 
 /** Caps on tables, so a guest cannot make the host hold unbounded state. */
@@ -211,6 +214,9 @@ class UserNet implements UserNetBackend, TcpContext {
   private receiver: ((frame: Uint8Array) => void) | null = null;
   private outQueue: Uint8Array[] = [];
   private depth = 0;
+  /** Inside the guest device's transmit burst (beginBurst..endBurst), and who owes an ACK at its end. */
+  private burst = false;
+  private readonly ackWaiting = new Set<TcpConnection>();
   private flushing = false;
   private closed = false;
 
@@ -267,6 +273,19 @@ class UserNet implements UserNetBackend, TcpContext {
     this.enter(() => this.input(frame));
   }
 
+  beginBurst(): void {
+    this.burst = true;
+  }
+
+  endBurst(): void {
+    this.burst = false;
+    if (this.ackWaiting.size === 0) return;
+    this.enter(() => {
+      for (const c of this.ackWaiting) c.flushDeferredAck();
+      this.ackWaiting.clear();
+    });
+  }
+
   setReceiver(receive: (frame: Uint8Array) => void): void {
     this.receiver = receive;
   }
@@ -313,6 +332,14 @@ class UserNet implements UserNetBackend, TcpContext {
   nextIpId(): number {
     this.ipId = (this.ipId + 1) & 0xffff;
     return this.ipId;
+  }
+
+  inBurst(): boolean {
+    return this.burst;
+  }
+
+  deferAck(conn: TcpConnection): void {
+    this.ackWaiting.add(conn);
   }
 
   nextIsn(): number {
