@@ -10,7 +10,7 @@
  * the optimiser complete feedback, so the guest's loop is compiled once and stays compiled.
  * With `jit`, the program also runs translated, which warms the translator the same way.
  *
- * Once per process (the feedback belongs to the code, not to a hart); about 10 ms of work.
+ * Once per process (the feedback belongs to the code, not to a hart); about 25 ms of work.
  */
 
 import { ExitReason, Hart } from './hart.js';
