@@ -4,35 +4,17 @@ import assert from 'node:assert/strict';
 import { MmioValue, PhysicalMemory } from '../../hart/memory.js';
 import type { BlockBackend } from '../../block/backend.js';
 import { DeviceStateError } from '../device-state.js';
-import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './queue.js';
+import { VIRTQ_AVAIL_F_NO_INTERRUPT } from './queue.js';
 import {
   VIRTIO_F_EVENT_IDX,
-  VIRTIO_F_VERSION_1,
   VIRTIO_MMIO_CONFIG,
-  VIRTIO_MMIO_DEVICE_FEATURES,
-  VIRTIO_MMIO_DEVICE_FEATURES_SEL,
   VIRTIO_MMIO_DEVICE_ID,
-  VIRTIO_MMIO_DRIVER_FEATURES,
-  VIRTIO_MMIO_DRIVER_FEATURES_SEL,
   VIRTIO_MMIO_INTERRUPT_ACK,
   VIRTIO_MMIO_INTERRUPT_STATUS,
-  VIRTIO_MMIO_QUEUE_DESC_HIGH,
-  VIRTIO_MMIO_QUEUE_DESC_LOW,
-  VIRTIO_MMIO_QUEUE_DEVICE_HIGH,
-  VIRTIO_MMIO_QUEUE_DEVICE_LOW,
-  VIRTIO_MMIO_QUEUE_DRIVER_HIGH,
-  VIRTIO_MMIO_QUEUE_DRIVER_LOW,
-  VIRTIO_MMIO_QUEUE_NOTIFY,
-  VIRTIO_MMIO_QUEUE_NUM,
   VIRTIO_MMIO_QUEUE_NUM_MAX,
-  VIRTIO_MMIO_QUEUE_READY,
   VIRTIO_MMIO_QUEUE_SEL,
   VIRTIO_MMIO_STATUS,
-  VIRTIO_STATUS_ACKNOWLEDGE,
   VIRTIO_STATUS_DEVICE_NEEDS_RESET,
-  VIRTIO_STATUS_DRIVER,
-  VIRTIO_STATUS_DRIVER_OK,
-  VIRTIO_STATUS_FEATURES_OK,
   VirtioMmioTransport,
 } from './mmio.js';
 import {
@@ -64,6 +46,7 @@ import {
   VIRTIO_BLK_T_WRITE_ZEROES,
   type VirtioBlkOptions,
 } from './blk.js';
+import { VirtioMmioDriver, type Segment, type UsedElem } from './testing/guest-driver.js';
 
 // ---- backends ----
 
@@ -172,17 +155,8 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 const RAM = 0x8000_0000;
 const RAM_SIZE = 4 << 20;
 const QSIZE = 64;
-const DESC = RAM + 0x1000;
-const AVAIL = RAM + 0x2000;
-const USED = RAM + 0x3000;
 const HEAP = RAM + 0x1_0000;
 const DISK = 1 << 20; // 2048 sectors
-
-interface Seg {
-  addr: number;
-  len: number;
-  write: boolean;
-}
 
 /** A posted request: its head descriptor, status byte address and data buffer addresses. */
 interface Req {
@@ -193,71 +167,37 @@ interface Req {
 
 const ALL = -1n;
 
-class Driver {
-  readonly mem = new PhysicalMemory();
+/** A driver for virtio-blk with one queue of QSIZE entries and a bump allocator for buffers. */
+class Driver extends VirtioMmioDriver {
   readonly blk: VirtioBlk;
-  readonly t: VirtioMmioTransport;
-  readonly irq: boolean[] = [];
-  readonly errors: string[] = [];
-  readonly transportLog: string[] = [];
-  private readonly v = new MmioValue();
-  private nextDesc = 0;
-  private availIdx = 0;
-  private usedSeen = 0;
+  readonly irq: boolean[];
+  readonly errors: string[];
+  readonly transportLog: string[];
   private heap = HEAP;
 
   constructor(backend: BlockBackend, options: VirtioBlkOptions = {}) {
-    this.mem.addRam(RAM, RAM_SIZE);
-    this.blk = new VirtioBlk(this.mem, backend, { onError: (m) => this.errors.push(m), ...options });
-    this.t = new VirtioMmioTransport(this.mem, this.blk, (l) => this.irq.push(l), { log: (m) => this.transportLog.push(m) });
+    const mem = new PhysicalMemory();
+    mem.addRam(RAM, RAM_SIZE);
+    const irq: boolean[] = [];
+    const errors: string[] = [];
+    const transportLog: string[] = [];
+    const blk = new VirtioBlk(mem, backend, { onError: (m) => errors.push(m), ...options });
+    super(new VirtioMmioTransport(mem, blk, (l) => irq.push(l), { log: (m) => transportLog.push(m) }), [QSIZE]);
+    this.blk = blk;
+    this.irq = irq;
+    this.errors = errors;
+    this.transportLog = transportLog;
   }
 
-  rd(o: number, size = 4): number {
-    this.t.read(o, size, this.v);
-    return this.v.lo >>> 0;
-  }
-  wr(o: number, x: number, size = 4): void {
-    this.t.write(o, size, x | 0, 0);
-  }
   cfg(offset: number, size = 4): number {
     return this.rd(VIRTIO_MMIO_CONFIG + offset, size);
   }
-  offered(): bigint {
-    this.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    const lo = this.rd(VIRTIO_MMIO_DEVICE_FEATURES);
-    this.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    const hi = this.rd(VIRTIO_MMIO_DEVICE_FEATURES);
-    return (BigInt(hi) << 32n) | BigInt(lo);
-  }
-  get status(): number {
-    return this.rd(VIRTIO_MMIO_STATUS);
-  }
 
-  /** The virtio 1.2 §3.1.1 initialization sequence; accepts `features` & offered (default: all). */
-  init(features = ALL): void {
-    this.wr(VIRTIO_MMIO_STATUS, 0);
-    this.mem.writeBytes(AVAIL, new Uint8Array(0x2000)); // fresh rings
-    this.nextDesc = this.availIdx = this.usedSeen = 0;
-    this.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-    this.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    const f = (features & this.offered()) | VIRTIO_F_VERSION_1;
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(f & 0xffff_ffffn));
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(f >> 32n));
-    this.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert.notEqual(this.status & VIRTIO_STATUS_FEATURES_OK, 0, 'FEATURES_OK accepted');
+  /** The §3.1.1 initialization sequence; accepts `features` & offered (default: all). */
+  override init(features = ALL): void {
     this.wr(VIRTIO_MMIO_QUEUE_SEL, 0);
     assert.equal(this.rd(VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
-    this.wr(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    this.wr(VIRTIO_MMIO_QUEUE_DESC_LOW, DESC);
-    this.wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-    this.wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, AVAIL);
-    this.wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-    this.wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, USED);
-    this.wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-    this.wr(VIRTIO_MMIO_QUEUE_READY, 1);
-    this.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    super.init(features);
   }
 
   /** Guest RAM for buffers (bump allocator, 16-byte aligned). */
@@ -270,35 +210,10 @@ class Driver {
   }
 
   /** Posts a chain; with `indirect`, as one descriptor pointing at an indirect table. */
-  post(segs: Seg[], opts: { notify?: boolean; indirect?: boolean } = {}): number {
-    let head: number;
-    if (opts.indirect === true) {
-      const table = this.alloc(16 * segs.length);
-      segs.forEach((s, i) => this.desc(table + 16 * i, s, i < segs.length - 1 ? i + 1 : -1));
-      head = this.nextDesc;
-      this.nextDesc = (this.nextDesc + 1) % QSIZE;
-      this.desc(DESC + 16 * head, { addr: table, len: 16 * segs.length, write: false }, -1, VIRTQ_DESC_F_INDIRECT);
-    } else {
-      head = this.nextDesc;
-      segs.forEach((s, k) => {
-        const i = (head + k) % QSIZE;
-        this.desc(DESC + 16 * i, s, k < segs.length - 1 ? (i + 1) % QSIZE : -1);
-      });
-      this.nextDesc = (head + segs.length) % QSIZE;
-    }
-    this.mem.writePhys(AVAIL + 4 + 2 * (this.availIdx % QSIZE), 2, BigInt(head));
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-    this.mem.writePhys(AVAIL + 2, 2, BigInt(this.availIdx));
-    if (opts.notify !== false) this.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+  post(segs: Segment[], opts: { notify?: boolean; indirect?: boolean } = {}): number {
+    const head = this.queues[0].addChain(segs, opts.indirect === true ? { indirectTable: this.alloc(16 * segs.length) } : {});
+    if (opts.notify !== false) this.kick(0);
     return head;
-  }
-
-  private desc(at: number, s: Seg, next: number, extra = 0): void {
-    const flags = extra | (s.write ? VIRTQ_DESC_F_WRITE : 0) | (next >= 0 ? VIRTQ_DESC_F_NEXT : 0);
-    this.mem.writePhys(at, 8, BigInt(s.addr));
-    this.mem.writePhys(at + 8, 4, BigInt(s.len));
-    this.mem.writePhys(at + 12, 2, BigInt(flags));
-    this.mem.writePhys(at + 14, 2, BigInt(next >= 0 ? next : 0));
   }
 
   /** A 16-byte request header in guest RAM. */
@@ -313,7 +228,7 @@ class Driver {
    * Posts header | data segments | status. Writable data buffers start as 0xee, the status as 0xff.
    * `data` gives each segment's length and direction, and optionally its contents.
    */
-  request(type: number, sector: bigint | number, data: { len: number; write: boolean; bytes?: Uint8Array }[], opts: { notify?: boolean; indirect?: boolean } = {}): Req {
+  request(type: number, sector: bigint | number, data: { len: number; writable: boolean; bytes?: Uint8Array }[], opts: { notify?: boolean; indirect?: boolean } = {}): Req {
     const h = this.header(type, sector);
     const addrs = data.map((d) => {
       const a = this.alloc(d.len, 0xee);
@@ -322,14 +237,14 @@ class Driver {
     });
     const status = this.alloc(1, 0xff);
     const head = this.post(
-      [{ addr: h, len: 16, write: false }, ...data.map((d, i) => ({ addr: addrs[i], len: d.len, write: d.write })), { addr: status, len: 1, write: true }],
+      [{ addr: h, len: 16, writable: false }, ...data.map((d, i) => ({ addr: addrs[i], len: d.len, writable: d.writable })), { addr: status, len: 1, writable: true }],
       opts,
     );
     return { head, status, data: addrs };
   }
 
   read(sector: number, lens: number[], opts: { notify?: boolean } = {}): Req {
-    return this.request(VIRTIO_BLK_T_IN, sector, lens.map((len) => ({ len, write: true })), opts);
+    return this.request(VIRTIO_BLK_T_IN, sector, lens.map((len) => ({ len, writable: true })), opts);
   }
 
   /** Writes `bytes` at `sector`, split into segments of the given lengths (default: one). */
@@ -341,7 +256,7 @@ class Driver {
       lens.map((len) => {
         const part = bytes.subarray(at, at + len);
         at += len;
-        return { len, write: false, bytes: part };
+        return { len, writable: false, bytes: part };
       }),
       opts,
     );
@@ -356,7 +271,7 @@ class Driver {
       dv.setUint32(16 * i + 8, count, true);
       dv.setUint32(16 * i + 12, flags, true);
     });
-    return this.request(type, 0, [{ len: bytes.length, write: false, bytes }]);
+    return this.request(type, 0, [{ len: bytes.length, writable: false, bytes }]);
   }
 
   statusOf(r: Req): number {
@@ -366,19 +281,13 @@ class Driver {
     return this.mem.readBytes(addr, len);
   }
   /** Used entries not seen yet. */
-  takeUsed(): { id: number; len: number }[] {
-    const idx = Number(this.mem.readPhys(USED + 2, 2));
-    const out: { id: number; len: number }[] = [];
-    for (; this.usedSeen !== idx; this.usedSeen = (this.usedSeen + 1) & 0xffff) {
-      const at = USED + 4 + 8 * (this.usedSeen % QSIZE);
-      out.push({ id: Number(this.mem.readPhys(at, 4)), len: Number(this.mem.readPhys(at + 4, 4)) });
-    }
-    // As a driver re-enabling callbacks does: with EVENT_IDX, interrupt me at the next used entry.
-    this.mem.writePhys(AVAIL + 4 + 2 * QSIZE, 2, BigInt(this.usedSeen));
-    return out;
+  takeUsed(): UsedElem[] {
+    const used = this.queues[0].takeUsed();
+    this.queues[0].enableCallbacks();
+    return used;
   }
   /** Waits for the device to finish everything, then returns the new used entries. */
-  async done(): Promise<{ id: number; len: number }[]> {
+  async done(): Promise<UsedElem[]> {
     await this.blk.drain();
     return this.takeUsed();
   }
@@ -411,14 +320,14 @@ function concat(parts: Uint8Array[]): Uint8Array {
 test('virtio-blk: device ID 2, features and configuration space', () => {
   const g = new Driver(new MemBackend(DISK));
   assert.equal(g.rd(VIRTIO_MMIO_DEVICE_ID), 2);
-  const f = g.offered();
+  const f = g.deviceFeatures();
   for (const bit of [VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_BLK_SIZE, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_CONFIG_WCE, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES]) {
     assert.notEqual(f & bit, 0n, `feature ${bit.toString(2)}`);
   }
   assert.equal(f & VIRTIO_BLK_F_RO, 0n);
   assert.equal(g.cfg(0), DISK / 512); // capacity, low half
   assert.equal(g.cfg(4), 0);
-  g.t.read(VIRTIO_MMIO_CONFIG, 8, new MmioValue()); // 8-byte access is allowed
+  g.transport.read(VIRTIO_MMIO_CONFIG, 8, new MmioValue()); // 8-byte access is allowed
   assert.equal(g.cfg(8), VIRTIO_BLK_SIZE_MAX);
   assert.equal(g.cfg(12), VIRTIO_BLK_SEG_MAX);
   assert.equal(g.cfg(16), 0); // no geometry
@@ -470,7 +379,7 @@ test('virtio-blk: multi-segment requests, indirect tables, and framing independe
   const data = pattern(512 + 1024 + 2560 + 512, 2);
   const w = g.write(100, data, [512, 1024, 2560, 512]);
   const r = g.read(100, [1536, 512, 2560]);
-  const ri = g.request(VIRTIO_BLK_T_IN, 101, [{ len: 512, write: true }, { len: 1024, write: true }], { indirect: true });
+  const ri = g.request(VIRTIO_BLK_T_IN, 101, [{ len: 512, writable: true }, { len: 1024, writable: true }], { indirect: true });
   assert.deepEqual(await g.done(), [
     { id: w.head, len: 1 },
     { id: r.head, len: 4609 },
@@ -487,10 +396,10 @@ test('virtio-blk: multi-segment requests, indirect tables, and framing independe
   g.mem.writePhys(out + 8, 8, 300n);
   g.mem.writeBytes(out + 16, payload);
   const outStatus = g.alloc(1, 0xff);
-  const h1 = g.post([{ addr: out, len: 16 + 1024, write: false }, { addr: outStatus, len: 1, write: true }]);
+  const h1 = g.post([{ addr: out, len: 16 + 1024, writable: false }, { addr: outStatus, len: 1, writable: true }]);
   const inHdr = g.header(VIRTIO_BLK_T_IN, 300);
   const inBuf = g.alloc(1024 + 1, 0xee);
-  const h2 = g.post([{ addr: inHdr, len: 16, write: false }, { addr: inBuf, len: 1025, write: true }]);
+  const h2 = g.post([{ addr: inHdr, len: 16, writable: false }, { addr: inBuf, len: 1025, writable: true }]);
   assert.deepEqual(await g.done(), [
     { id: h1, len: 1 },
     { id: h2, len: 1025 },
@@ -549,19 +458,19 @@ test('virtio-blk: chains posted while busy are picked up without a notification'
   g.init(ALL & ~VIRTIO_F_EVENT_IDX);
   const a = g.read(0, [512]);
   // The device asked not to be notified while it works (used ring flags: NO_NOTIFY).
-  assert.equal(Number(g.mem.readPhys(USED, 2)) & 1, 1);
+  assert.equal(g.queues[0].usedFlags & 1, 1);
   const b = g.read(1, [512], { notify: false });
   await slow.step();
   assert.equal(await slow.step(), 'read 512'); // b was found after a completed
   assert.deepEqual(g.takeUsed().map((u) => u.id), [a.head, b.head]);
-  assert.equal(Number(g.mem.readPhys(USED, 2)) & 1, 0); // idle: notifications wanted again
+  assert.equal(g.queues[0].usedFlags & 1, 0); // idle: notifications wanted again
   assert.equal(g.blk.inFlight, 0);
 });
 
 test('virtio-blk: GET_ID returns the serial, NUL-padded', async () => {
   const g = new Driver(new MemBackend(DISK), { serial: 'tsvm-disk-0' });
   g.init();
-  const r = g.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, write: true }]);
+  const r = g.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, writable: true }]);
   assert.deepEqual(await g.done(), [{ id: r.head, len: 21 }]);
   assert.equal(g.statusOf(r), VIRTIO_BLK_S_OK);
   const id = g.bytes(r.data[0], 20);
@@ -570,11 +479,11 @@ test('virtio-blk: GET_ID returns the serial, NUL-padded', async () => {
 
   const full = new Driver(new MemBackend(DISK), { serial: '0123456789abcdefghij' });
   full.init();
-  const r2 = full.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, write: true }]);
+  const r2 = full.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, writable: true }]);
   await full.done();
   assert.equal(String.fromCharCode(...full.bytes(r2.data[0], 20)), '0123456789abcdefghij'); // no terminator
   // GET_ID with a readable buffer is a driver error.
-  const bad = full.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, write: false }]);
+  const bad = full.request(VIRTIO_BLK_T_GET_ID, 0, [{ len: 20, writable: false }]);
   await full.done();
   assert.equal(full.statusOf(bad), VIRTIO_BLK_S_IOERR);
 });
@@ -608,7 +517,7 @@ test('virtio-blk: WRITE_ZEROES and DISCARD', async () => {
   const e1 = g.ranges(VIRTIO_BLK_T_WRITE_ZEROES, [[0, 1, 0], [DISK / 512 - 1, 2, 0]]);
   const e2 = g.ranges(VIRTIO_BLK_T_DISCARD, [[0, VIRTIO_BLK_MAX_DISCARD_SECTORS + 1, 0]]);
   const e3 = g.ranges(VIRTIO_BLK_T_DISCARD, Array.from({ length: VIRTIO_BLK_MAX_DISCARD_SEG + 1 }, (_, i): [number, number, number] => [i, 1, 0]));
-  const e4 = g.request(VIRTIO_BLK_T_DISCARD, 0, [{ len: 8, write: false }]);
+  const e4 = g.request(VIRTIO_BLK_T_DISCARD, 0, [{ len: 8, writable: false }]);
   const e5 = g.ranges(VIRTIO_BLK_T_DISCARD, [[2 ** 60, 1, 0]]);
   await g.done();
   assert.deepEqual([u1, u2].map((x) => g.statusOf(x)), [VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_S_UNSUPP]);
@@ -628,7 +537,7 @@ test('virtio-blk: a read-only disk offers F_RO and refuses writes with IOERR', a
   const backend = new MemBackend(DISK, true);
   backend.data.fill(0x11, 0, 512);
   const g = new Driver(backend);
-  const f = g.offered();
+  const f = g.deviceFeatures();
   assert.notEqual(f & VIRTIO_BLK_F_RO, 0n);
   assert.equal(f & (VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES), 0n);
   g.init();
@@ -653,7 +562,7 @@ test('virtio-blk: sectors out of range and bad lengths complete with IOERR', asy
   const ok = g.read(last, [512]);
   const past = g.read(last + 1, [512]);
   const straddle = g.read(last, [1024]);
-  const huge = g.request(VIRTIO_BLK_T_OUT, 0xffff_ffff_ffff_fff0n, [{ len: 512, write: false }]);
+  const huge = g.request(VIRTIO_BLK_T_OUT, 0xffff_ffff_ffff_fff0n, [{ len: 512, writable: false }]);
   const odd = g.read(0, [100]);
   const zeroRead = g.read(0, []);
   const zeroWrite = g.request(VIRTIO_BLK_T_OUT, 0, []);
@@ -677,17 +586,17 @@ test('virtio-blk: malformed requests get IOERR / UNSUPP, or DEVICE_NEEDS_RESET w
   const hdr = g.header(VIRTIO_BLK_T_IN, 0);
   const buf = g.alloc(512, 0xee);
   const st = g.alloc(1, 0xff);
-  g.post([{ addr: hdr, len: 16, write: true }, { addr: buf, len: 512, write: true }, { addr: st, len: 1, write: true }]);
+  g.post([{ addr: hdr, len: 16, writable: true }, { addr: buf, len: 512, writable: true }, { addr: st, len: 1, writable: true }]);
   // Header too short.
   const short = g.alloc(8);
   const st2 = g.alloc(1, 0xff);
-  g.post([{ addr: short, len: 8, write: false }, { addr: st2, len: 1, write: true }]);
+  g.post([{ addr: short, len: 8, writable: false }, { addr: st2, len: 1, writable: true }]);
   // Data in the wrong direction: a read whose buffer is device-readable, a write whose data is writable.
-  const wrongIn = g.request(VIRTIO_BLK_T_IN, 0, [{ len: 512, write: false }]);
-  const wrongOut = g.request(VIRTIO_BLK_T_OUT, 0, [{ len: 512, write: true }]);
+  const wrongIn = g.request(VIRTIO_BLK_T_IN, 0, [{ len: 512, writable: false }]);
+  const wrongOut = g.request(VIRTIO_BLK_T_OUT, 0, [{ len: 512, writable: true }]);
   // Unknown and not-offered request types.
   const unknown = g.request(0x77, 0, []);
-  const lifetime = g.request(VIRTIO_BLK_T_GET_LIFETIME, 0, [{ len: 8, write: true }]);
+  const lifetime = g.request(VIRTIO_BLK_T_GET_LIFETIME, 0, [{ len: 8, writable: true }]);
   await g.done();
   assert.equal(Number(g.mem.readPhys(st, 1)), VIRTIO_BLK_S_IOERR);
   assert.deepEqual(g.bytes(buf, 512), new Uint8Array(512).fill(0xee));
@@ -703,8 +612,8 @@ test('virtio-blk: malformed requests get IOERR / UNSUPP, or DEVICE_NEEDS_RESET w
   const mib = g.alloc(1 << 20);
   const h1 = g.header(VIRTIO_BLK_T_IN, 0);
   const s1 = g.alloc(1, 0xff);
-  g.post([{ addr: h1, len: 16, write: false }, ...Array.from({ length: 65 }, () => ({ addr: mib, len: 1 << 20, write: true })), { addr: s1, len: 1, write: true }], { indirect: true });
-  const many = g.request(VIRTIO_BLK_T_IN, 0, Array.from({ length: VIRTIO_BLK_SEG_MAX + 1 }, () => ({ len: 512, write: true })), { indirect: true });
+  g.post([{ addr: h1, len: 16, writable: false }, ...Array.from({ length: 65 }, () => ({ addr: mib, len: 1 << 20, writable: true })), { addr: s1, len: 1, writable: true }], { indirect: true });
+  const many = g.request(VIRTIO_BLK_T_IN, 0, Array.from({ length: VIRTIO_BLK_SEG_MAX + 1 }, () => ({ len: 512, writable: true })), { indirect: true });
   await g.done();
   assert.equal(Number(g.mem.readPhys(s1, 1)), VIRTIO_BLK_S_IOERR);
   assert.equal(g.statusOf(many), VIRTIO_BLK_S_IOERR);
@@ -712,7 +621,7 @@ test('virtio-blk: malformed requests get IOERR / UNSUPP, or DEVICE_NEEDS_RESET w
 
   // No device-writable byte at all: nowhere to put a status. The device needs a reset.
   const h2 = g.header(VIRTIO_BLK_T_FLUSH, 0);
-  g.post([{ addr: h2, len: 16, write: false }]);
+  g.post([{ addr: h2, len: 16, writable: false }]);
   const after = g.read(0, [512]);
   assert.notEqual(g.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
   assert.match(g.transportLog.join('\n'), /no device-writable status byte/);
@@ -782,20 +691,19 @@ test('virtio-blk: writethrough mode flushes after each write (no FLUSH, or write
 test('virtio-blk: interrupts follow NO_INTERRUPT and EVENT_IDX', async () => {
   const g = new Driver(new MemBackend(DISK));
   g.init(ALL & ~VIRTIO_F_EVENT_IDX);
-  g.mem.writePhys(AVAIL, 2, BigInt(VIRTQ_AVAIL_F_NO_INTERRUPT));
+  g.queues[0].availFlags = VIRTQ_AVAIL_F_NO_INTERRUPT;
   g.read(0, [512]);
   assert.equal((await g.done()).length, 1);
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-  g.mem.writePhys(AVAIL, 2, 0n);
+  g.queues[0].availFlags = 0;
   g.read(0, [512]);
   await g.done();
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 1);
 
   const e = new Driver(new MemBackend(DISK));
   e.init();
-  assert.notEqual(e.t.negotiatedFeatures & VIRTIO_F_EVENT_IDX, 0n);
-  const usedEvent = AVAIL + 4 + 2 * QSIZE;
-  e.mem.writePhys(usedEvent, 2, 1n); // interrupt me once the second buffer is used
+  assert.notEqual(e.transport.negotiatedFeatures & VIRTIO_F_EVENT_IDX, 0n);
+  e.queues[0].usedEvent = 1; // interrupt me once the second buffer is used
   e.read(0, [512]);
   await e.done();
   assert.equal(e.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
@@ -851,7 +759,7 @@ test('virtio-blk: state round trip; saving or restoring with requests in flight 
   a.init();
   a.wr(VIRTIO_MMIO_CONFIG + 32, 0, 1); // writethrough
   a.read(0, [512]);
-  assert.throws(() => a.t.saveState(), (e: unknown) => e instanceof VirtioBlkError && e.code === 'EBUSY');
+  assert.throws(() => a.transport.saveState(), (e: unknown) => e instanceof VirtioBlkError && e.code === 'EBUSY');
   assert.throws(() => a.blk.loadState({ version: 1, capacity: String(DISK / 512), writeback: 1 }), VirtioBlkError);
   const drained = a.blk.drain();
   await slow.step();
@@ -859,24 +767,24 @@ test('virtio-blk: state round trip; saving or restoring with requests in flight 
   // Posted before the snapshot, not yet notified: the restored device must pick it up.
   slow.inner.data.set(pattern(512, 13), 512);
   const pendingReq = a.read(1, [512], { notify: false });
-  const saved = JSON.parse(JSON.stringify(a.t.saveState())) as Record<string, unknown>;
+  const saved = JSON.parse(JSON.stringify(a.transport.saveState())) as Record<string, unknown>;
   assert.deepEqual(saved.device, { version: 1, capacity: '2048', writeback: 0 });
 
   const disk = new MemBackend(DISK);
   disk.data.set(slow.inner.data);
   const c = new Driver(disk);
   c.mem.writeBytes(RAM, a.bytes(RAM, RAM_SIZE));
-  c.t.loadState(saved);
+  c.transport.loadState(saved);
   assert.equal(c.cfg(32, 1), 0);
   assert.equal(c.blk.inFlight, 1); // the restore looked at the ring and found the request
   await c.blk.drain();
-  assert.deepEqual(c.t.saveState().device, saved.device);
+  assert.deepEqual(c.transport.saveState().device, saved.device);
   assert.equal(Number(c.mem.readPhys(pendingReq.status, 1)), VIRTIO_BLK_S_OK);
   assert.deepEqual(c.bytes(pendingReq.data[0], 512), pattern(512, 13));
 
   // Invalid device states are refused, and nothing changes.
   const d = new Driver(new MemBackend(DISK));
-  const before = JSON.stringify(d.t.saveState());
+  const before = JSON.stringify(d.transport.saveState());
   for (const device of [
     { version: 1, capacity: '4096', writeback: 1 }, // another disk size
     { version: 1, capacity: '2048', writeback: 2 },
@@ -886,8 +794,8 @@ test('virtio-blk: state round trip; saving or restoring with requests in flight 
     { version: 2, capacity: '2048', writeback: 1 },
     null,
   ]) {
-    assert.throws(() => d.t.loadState({ ...saved, device }), DeviceStateError);
-    assert.equal(JSON.stringify(d.t.saveState()), before);
+    assert.throws(() => d.transport.loadState({ ...saved, device }), DeviceStateError);
+    assert.equal(JSON.stringify(d.transport.saveState()), before);
   }
 });
 
@@ -904,7 +812,7 @@ test('virtio-blk: random chains never throw; each completes or stops the device'
     const g = new Driver(new MemBackend(DISK));
     g.init();
     for (let k = 0; k < 12 && (g.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) === 0; k++) {
-      const segs: Seg[] = [];
+      const segs: Segment[] = [];
       const n = 1 + rand(5);
       for (let i = 0; i < n; i++) {
         const len = [0, 1, 8, 16, 20, 512, 1024, 4096][rand(8)];
@@ -917,7 +825,7 @@ test('virtio-blk: random chains never throw; each completes or stops the device'
           g.mem.writePhys(addr + 8, 4, BigInt(rand(8)));
           g.mem.writePhys(addr + 12, 4, BigInt(rand(3)));
         }
-        segs.push({ addr, len, write: rand(2) === 0 });
+        segs.push({ addr, len, writable: rand(2) === 0 });
       }
       g.post(segs, { indirect: rand(3) === 0 });
     }

@@ -1,26 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { MmioValue, PhysicalMemory } from '../../hart/memory.js';
+import { PhysicalMemory } from '../../hart/memory.js';
 import { DeviceStateError } from '../device-state.js';
-import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './queue.js';
 import {
   VIRTIO_F_VERSION_1,
   VIRTIO_MMIO_CONFIG,
   VIRTIO_MMIO_CONFIG_GENERATION,
   VIRTIO_MMIO_DEVICE_FEATURES,
   VIRTIO_MMIO_DEVICE_ID,
-  VIRTIO_MMIO_DRIVER_FEATURES,
-  VIRTIO_MMIO_DRIVER_FEATURES_SEL,
   VIRTIO_MMIO_INTERRUPT_ACK,
   VIRTIO_MMIO_INTERRUPT_STATUS,
-  VIRTIO_MMIO_QUEUE_DESC_LOW,
-  VIRTIO_MMIO_QUEUE_DEVICE_LOW,
-  VIRTIO_MMIO_QUEUE_DRIVER_LOW,
-  VIRTIO_MMIO_QUEUE_NOTIFY,
-  VIRTIO_MMIO_QUEUE_NUM,
-  VIRTIO_MMIO_QUEUE_READY,
-  VIRTIO_MMIO_QUEUE_SEL,
   VIRTIO_MMIO_STATUS,
   VirtioMmioTransport,
 } from './mmio.js';
@@ -32,85 +22,33 @@ import {
   VIRTIO_CONSOLE_RX,
   VIRTIO_CONSOLE_TX,
 } from './console.js';
+import { VirtioMmioDriver, type Segment } from './testing/guest-driver.js';
 
 const RAM = 0x8000_0000;
-const SIZE = 8;
-const rings = (q: number): { desc: number; avail: number; used: number } => ({
-  desc: RAM + 0x1000 + 0x3000 * q,
-  avail: RAM + 0x2000 + 0x3000 * q,
-  used: RAM + 0x3000 + 0x3000 * q,
-});
 const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const dec = (b: Uint8Array): string => String.fromCharCode(...b);
 
-class Guest {
-  readonly mem = new PhysicalMemory();
-  readonly out: Uint8Array[] = [];
-  readonly irq: boolean[] = [];
+/** A driver with both queues (receiveq 0, transmitq 1) of 8 entries. */
+class Guest extends VirtioMmioDriver {
   readonly console: VirtioConsole;
-  readonly t: VirtioMmioTransport;
-  private readonly v = new MmioValue();
-  private readonly availIdx = [0, 0];
-  private readonly usedSeen = [0, 0];
+  readonly out: Uint8Array[];
+  readonly irq: boolean[];
 
   constructor(size?: { cols: number; rows: number }) {
-    this.mem.addRam(RAM, 1 << 20);
-    this.console = new VirtioConsole(this.mem, (b) => this.out.push(b), size === undefined ? {} : { size });
-    this.t = new VirtioMmioTransport(this.mem, this.console, (l) => this.irq.push(l));
+    const mem = new PhysicalMemory();
+    mem.addRam(RAM, 1 << 20);
+    const out: Uint8Array[] = [];
+    const irq: boolean[] = [];
+    const console = new VirtioConsole(mem, (b) => out.push(b), size === undefined ? {} : { size });
+    super(new VirtioMmioTransport(mem, console, (l) => irq.push(l)), [8, 8]);
+    this.console = console;
+    this.out = out;
+    this.irq = irq;
   }
-  rd(o: number, size = 4): number {
-    this.t.read(o, size, this.v);
-    return this.v.lo >>> 0;
-  }
-  wr(o: number, x: number, size = 4): void {
-    this.t.write(o, size, x | 0, 0);
-  }
-  init(features = VIRTIO_F_VERSION_1): void {
-    this.wr(VIRTIO_MMIO_STATUS, 3);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(features & 0xffff_ffffn));
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(features >> 32n));
-    this.wr(VIRTIO_MMIO_STATUS, 11);
-    for (const q of [0, 1]) {
-      const r = rings(q);
-      this.wr(VIRTIO_MMIO_QUEUE_SEL, q);
-      this.wr(VIRTIO_MMIO_QUEUE_NUM, SIZE);
-      this.wr(VIRTIO_MMIO_QUEUE_DESC_LOW, r.desc);
-      this.wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, r.avail);
-      this.wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, r.used);
-      this.wr(VIRTIO_MMIO_QUEUE_READY, 1);
-    }
-    this.wr(VIRTIO_MMIO_STATUS, 15);
-  }
-  /** Posts a chain of segments on queue q, starting at descriptor `head`. */
-  post(q: number, head: number, segs: [number, number, number][], notify = true): void {
-    const r = rings(q);
-    let i = head;
-    segs.forEach(([addr, len, flags], k) => {
-      const next = (i + 1) % SIZE;
-      const last = k === segs.length - 1;
-      this.mem.writePhys(r.desc + 16 * i, 8, BigInt(addr));
-      this.mem.writePhys(r.desc + 16 * i + 8, 4, BigInt(len));
-      this.mem.writePhys(r.desc + 16 * i + 12, 2, BigInt(flags | (last ? 0 : VIRTQ_DESC_F_NEXT)));
-      this.mem.writePhys(r.desc + 16 * i + 14, 2, BigInt(last ? 0 : next));
-      i = next;
-    });
-    this.mem.writePhys(r.avail + 4 + 2 * (this.availIdx[q] % SIZE), 2, BigInt(head));
-    this.availIdx[q]++;
-    this.mem.writePhys(r.avail + 2, 2, BigInt(this.availIdx[q]));
-    if (notify) this.wr(VIRTIO_MMIO_QUEUE_NOTIFY, q);
-  }
-  /** Used entries not seen yet on queue q. */
-  takeUsed(q: number): { id: number; len: number }[] {
-    const r = rings(q);
-    const idx = Number(this.mem.readPhys(r.used + 2, 2));
-    const out: { id: number; len: number }[] = [];
-    for (; this.usedSeen[q] !== idx; this.usedSeen[q]++) {
-      const at = r.used + 4 + 8 * (this.usedSeen[q] % SIZE);
-      out.push({ id: Number(this.mem.readPhys(at, 4)), len: Number(this.mem.readPhys(at + 4, 4)) });
-    }
-    return out;
+  /** Posts a chain on queue q and notifies the device. */
+  post(q: number, segs: Segment[]): void {
+    this.queues[q].addChain(segs);
+    this.kick(q);
   }
   output(): string {
     return this.out.map(dec).join('');
@@ -143,13 +81,13 @@ test('virtio-console: transmitq buffers go to the output sink, readable parts on
   g.init();
   g.mem.writeBytes(RAM + 0x1_0000, enc('hello, '));
   g.mem.writeBytes(RAM + 0x1_1000, enc('world\n'));
-  g.post(VIRTIO_CONSOLE_TX, 0, [
-    [RAM + 0x1_0000, 7, 0],
-    [RAM + 0x1_1000, 6, 0],
+  g.post(VIRTIO_CONSOLE_TX, [
+    { addr: RAM + 0x1_0000, len: 7 },
+    { addr: RAM + 0x1_1000, len: 6 },
   ]);
   assert.equal(g.output(), 'hello, world\n');
   assert.equal(g.out.length, 1);
-  assert.deepEqual(g.takeUsed(VIRTIO_CONSOLE_TX), [{ id: 0, len: 0 }]);
+  assert.deepEqual(g.queues[VIRTIO_CONSOLE_TX].takeUsed(), [{ id: 0, len: 0 }]);
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 1);
   // The sink may keep the array: it is not a view of guest RAM.
   g.mem.writeBytes(RAM + 0x1_0000, enc('XXXXXXX'));
@@ -161,26 +99,26 @@ test('virtio-console: input waits for receive buffers, then fills them in order'
   g.console.receive(enc('early')); // before the driver is up
   g.init();
   assert.equal(g.console.pendingInput, 5); // no buffers yet
-  g.post(VIRTIO_CONSOLE_RX, 0, [[RAM + 0x2_0000, 3, VIRTQ_DESC_F_WRITE]]);
-  assert.deepEqual(g.takeUsed(VIRTIO_CONSOLE_RX), [{ id: 0, len: 3 }]);
+  g.post(VIRTIO_CONSOLE_RX, [{ addr: RAM + 0x2_0000, len: 3, writable: true }]);
+  assert.deepEqual(g.queues[VIRTIO_CONSOLE_RX].takeUsed(), [{ id: 0, len: 3 }]);
   assert.equal(dec(g.mem.readBytes(RAM + 0x2_0000, 3)), 'ear');
   assert.equal(g.console.pendingInput, 2);
   g.wr(VIRTIO_MMIO_INTERRUPT_ACK, 1);
   // A chain with two writable segments takes the rest plus new input.
-  g.post(VIRTIO_CONSOLE_RX, 1, [
-    [RAM + 0x2_1000, 4, VIRTQ_DESC_F_WRITE],
-    [RAM + 0x2_2000, 64, VIRTQ_DESC_F_WRITE],
+  g.post(VIRTIO_CONSOLE_RX, [
+    { addr: RAM + 0x2_1000, len: 4, writable: true },
+    { addr: RAM + 0x2_2000, len: 64, writable: true },
   ]);
-  assert.deepEqual(g.takeUsed(VIRTIO_CONSOLE_RX), [{ id: 1, len: 2 }]);
+  assert.deepEqual(g.queues[VIRTIO_CONSOLE_RX].takeUsed(), [{ id: 1, len: 2 }]);
   assert.equal(dec(g.mem.readBytes(RAM + 0x2_1000, 2)), 'ly');
   // Buffers posted while nothing is pending wait for input.
-  g.post(VIRTIO_CONSOLE_RX, 3, [
-    [RAM + 0x2_3000, 4, VIRTQ_DESC_F_WRITE],
-    [RAM + 0x2_4000, 64, VIRTQ_DESC_F_WRITE],
+  g.post(VIRTIO_CONSOLE_RX, [
+    { addr: RAM + 0x2_3000, len: 4, writable: true },
+    { addr: RAM + 0x2_4000, len: 64, writable: true },
   ]);
-  assert.deepEqual(g.takeUsed(VIRTIO_CONSOLE_RX), []);
+  assert.deepEqual(g.queues[VIRTIO_CONSOLE_RX].takeUsed(), []);
   g.console.receive(enc('typed text'));
-  assert.deepEqual(g.takeUsed(VIRTIO_CONSOLE_RX), [{ id: 3, len: 10 }]);
+  assert.deepEqual(g.queues[VIRTIO_CONSOLE_RX].takeUsed(), [{ id: 3, len: 10 }]);
   assert.equal(dec(g.mem.readBytes(RAM + 0x2_3000, 4)) + dec(g.mem.readBytes(RAM + 0x2_4000, 6)), 'typed text');
   assert.equal(g.console.pendingInput, 0);
   assert.equal(g.irq[g.irq.length - 1], true);
@@ -207,7 +145,7 @@ test('virtio-console: resize raises a config change', () => {
 test('virtio-console: a malformed transmit chain marks the device for reset, no throw', () => {
   const g = new Guest();
   g.init();
-  g.post(VIRTIO_CONSOLE_TX, 0, [[0x1000_0000, 16, 0]]); // MMIO, not RAM
+  g.post(VIRTIO_CONSOLE_TX, [{ addr: 0x1000_0000, len: 16 }]); // MMIO, not RAM
   assert.notEqual(g.rd(VIRTIO_MMIO_STATUS) & 0x40, 0);
   assert.equal(g.output(), '');
   g.console.receive(enc('x')); // the device is stopped: input stays pending
@@ -218,26 +156,26 @@ test('virtio-console state round-trips, pending input included', () => {
   const a = new Guest({ cols: 100, rows: 30 });
   a.init();
   a.console.receive(enc('pending\x00\xff'));
-  const saved = JSON.parse(JSON.stringify(a.t.saveState())) as unknown;
+  const saved = JSON.parse(JSON.stringify(a.transport.saveState())) as unknown;
   const b = new Guest({ cols: 1, rows: 1 });
   b.mem.writeBytes(RAM, a.mem.readBytes(RAM, 1 << 20));
-  b.t.loadState(saved);
-  assert.deepEqual(b.t.saveState(), a.t.saveState());
+  b.transport.loadState(saved);
+  assert.deepEqual(b.transport.saveState(), a.transport.saveState());
   assert.equal(b.rd(VIRTIO_MMIO_CONFIG, 2), 100);
   assert.equal(b.console.pendingInput, 9);
-  b.post(VIRTIO_CONSOLE_RX, 0, [[RAM + 0x2_0000, 16, VIRTQ_DESC_F_WRITE]]);
+  b.post(VIRTIO_CONSOLE_RX, [{ addr: RAM + 0x2_0000, len: 16, writable: true }]);
   assert.deepEqual([...b.mem.readBytes(RAM + 0x2_0000, 9)], [...enc('pending\x00\xff')]);
 
   const c = new Guest();
-  const before = JSON.stringify(c.t.saveState());
+  const before = JSON.stringify(c.transport.saveState());
   for (const device of [
     { version: 1, cols: 1, rows: 1, pendingInput: 'abc' },
     { version: 1, cols: 1, rows: 1, pendingInput: 'zz' },
     { version: 1, cols: 70000, rows: 1, pendingInput: '' },
     { version: 1, cols: 1, rows: 1 },
   ]) {
-    assert.throws(() => c.t.loadState({ ...(saved as object), device }), DeviceStateError);
-    assert.equal(JSON.stringify(c.t.saveState()), before);
+    assert.throws(() => c.transport.loadState({ ...(saved as object), device }), DeviceStateError);
+    assert.equal(JSON.stringify(c.transport.saveState()), before);
   }
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import { MmioValue, PhysicalMemory } from '../../hart/memory.js';
 import { DeviceStateError, rejectUnknownFields, stateRecord, intField } from '../device-state.js';
-import { DescriptorChain, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './queue.js';
+import { DescriptorChain, VIRTQ_DESC_F_NEXT } from './queue.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
@@ -13,17 +13,10 @@ import {
   VIRTIO_MMIO_DEVICE_FEATURES,
   VIRTIO_MMIO_DEVICE_FEATURES_SEL,
   VIRTIO_MMIO_DEVICE_ID,
-  VIRTIO_MMIO_DRIVER_FEATURES,
-  VIRTIO_MMIO_DRIVER_FEATURES_SEL,
   VIRTIO_MMIO_INTERRUPT_ACK,
   VIRTIO_MMIO_INTERRUPT_STATUS,
   VIRTIO_MMIO_MAGIC_VALUE,
-  VIRTIO_MMIO_QUEUE_DESC_HIGH,
   VIRTIO_MMIO_QUEUE_DESC_LOW,
-  VIRTIO_MMIO_QUEUE_DEVICE_HIGH,
-  VIRTIO_MMIO_QUEUE_DEVICE_LOW,
-  VIRTIO_MMIO_QUEUE_DRIVER_HIGH,
-  VIRTIO_MMIO_QUEUE_DRIVER_LOW,
   VIRTIO_MMIO_QUEUE_NOTIFY,
   VIRTIO_MMIO_QUEUE_NUM,
   VIRTIO_MMIO_QUEUE_NUM_MAX,
@@ -46,15 +39,10 @@ import {
   type VirtioDevice,
   type VirtioTransport,
 } from './mmio.js';
+import { VirtioMmioDriver } from './testing/guest-driver.js';
 
 const RAM = 0x8000_0000;
 const QSIZE = 8;
-/** Rings of queue q: desc, avail and used, one page each. */
-const ring = (q: number): { desc: number; avail: number; used: number } => ({
-  desc: RAM + 0x1000 + q * 0x3000,
-  avail: RAM + 0x2000 + q * 0x3000,
-  used: RAM + 0x3000 + q * 0x3000,
-});
 const BUF = RAM + 0x2_0000;
 
 /** A device model for tests: 2 queues, 8 bytes of config; echoes queue 0's buffers as used. */
@@ -116,98 +104,33 @@ class FakeDevice implements VirtioDevice {
   }
 }
 
-interface Setup {
-  mem: PhysicalMemory;
-  dev: FakeDevice;
-  t: VirtioMmioTransport;
-  irq: boolean[];
-  logs: string[];
-  rd: (offset: number, size?: number) => number;
-  wr: (offset: number, value: number, size?: number) => void;
-}
+/** A driver for FakeDevice: queue 0 of QSIZE entries, queue 1 of 4. */
+class Guest extends VirtioMmioDriver {
+  readonly dev: FakeDevice;
+  readonly irq: boolean[];
+  /** What the transport logged. */
+  readonly logs: string[];
 
-function setup(): Setup {
-  const mem = new PhysicalMemory();
-  mem.addRam(RAM, 1 << 20);
-  const dev = new FakeDevice();
-  const irq: boolean[] = [];
-  const logs: string[] = [];
-  const t = new VirtioMmioTransport(mem, dev, (l) => irq.push(l), { log: (m) => logs.push(m) });
-  const v = new MmioValue();
-  return {
-    mem,
-    dev,
-    t,
-    irq,
-    logs,
-    rd: (offset, size = 4) => {
-      t.read(offset, size, v);
-      return v.lo >>> 0;
-    },
-    wr: (offset, value, size = 4) => t.write(offset, size, value | 0, 0),
-  };
-}
-
-function readFeatures(s: Setup): bigint {
-  s.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-  const lo = s.rd(VIRTIO_MMIO_DEVICE_FEATURES);
-  s.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-  const hi = s.rd(VIRTIO_MMIO_DEVICE_FEATURES);
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
-
-function writeFeatures(s: Setup, f: bigint): void {
-  s.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-  s.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(f & 0xffff_ffffn));
-  s.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-  s.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(f >> 32n));
-}
-
-function setupQueue(s: Setup, q: number, size: number): void {
-  const r = ring(q);
-  s.wr(VIRTIO_MMIO_QUEUE_SEL, q);
-  assert.equal(s.rd(VIRTIO_MMIO_QUEUE_READY), 0);
-  assert.ok(s.rd(VIRTIO_MMIO_QUEUE_NUM_MAX) >= size);
-  s.wr(VIRTIO_MMIO_QUEUE_NUM, size);
-  s.wr(VIRTIO_MMIO_QUEUE_DESC_LOW, r.desc);
-  s.wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-  s.wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, r.avail);
-  s.wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-  s.wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, r.used);
-  s.wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-  s.wr(VIRTIO_MMIO_QUEUE_READY, 1);
-  assert.equal(s.rd(VIRTIO_MMIO_QUEUE_READY), 1);
-}
-
-/** The driver initialization sequence of virtio 1.2 §3.1.1. */
-function initDriver(s: Setup, features = VIRTIO_F_VERSION_1): void {
-  s.wr(VIRTIO_MMIO_STATUS, 0);
-  assert.equal(s.rd(VIRTIO_MMIO_STATUS), 0);
-  s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-  s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-  const offered = readFeatures(s);
-  writeFeatures(s, features & offered);
-  s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-  assert.notEqual(s.rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0, 'FEATURES_OK accepted');
-  setupQueue(s, 0, QSIZE);
-  setupQueue(s, 1, 4);
-  s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+  constructor() {
+    const mem = new PhysicalMemory();
+    mem.addRam(RAM, 1 << 20);
+    const dev = new FakeDevice();
+    const irq: boolean[] = [];
+    const logs: string[] = [];
+    super(new VirtioMmioTransport(mem, dev, (l) => irq.push(l), { log: (m) => logs.push(m) }), [QSIZE, 4]);
+    this.dev = dev;
+    this.irq = irq;
+    this.logs = logs;
+  }
 }
 
 /** Makes a one-descriptor writable chain available on queue q with descriptor index i. */
-function offer(s: Setup, q: number, i: number, len = 16): void {
-  const r = ring(q);
-  s.mem.writePhys(r.desc + 16 * i, 8, BigInt(BUF + 0x100 * i));
-  s.mem.writePhys(r.desc + 16 * i + 8, 4, BigInt(len));
-  s.mem.writePhys(r.desc + 16 * i + 12, 2, BigInt(VIRTQ_DESC_F_WRITE));
-  const idx = Number(s.mem.readPhys(r.avail + 2, 2));
-  const size = q === 0 ? QSIZE : 4;
-  s.mem.writePhys(r.avail + 4 + 2 * (idx % size), 2, BigInt(i));
-  s.mem.writePhys(r.avail + 2, 2, BigInt((idx + 1) & 0xffff));
+function offer(s: Guest, q: number, i: number, len = 16): void {
+  s.queues[q].addChain([{ addr: BUF + 0x100 * i, len, writable: true }], { head: i });
 }
 
 test('identification registers', () => {
-  const s = setup();
+  const s = new Guest();
   assert.equal(s.rd(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
   assert.equal(s.rd(VIRTIO_MMIO_VERSION), 2);
   assert.equal(s.rd(VIRTIO_MMIO_DEVICE_ID), 42);
@@ -228,26 +151,26 @@ test('identification registers', () => {
 });
 
 test('init sequence: features offered, negotiated, queues live at DRIVER_OK', () => {
-  const s = setup();
-  const offered = readFeatures(s);
+  const s = new Guest();
+  const offered = s.deviceFeatures();
   assert.equal(offered, s.dev.features | VIRTIO_F_VERSION_1 | VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX);
   s.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
   assert.equal(s.rd(VIRTIO_MMIO_DEVICE_FEATURES), 0);
-  initDriver(s, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | (1n << 5n));
-  assert.equal(s.t.negotiatedFeatures, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | (1n << 5n));
-  assert.equal(s.t.queues[0].eventIdx, true);
-  assert.equal(s.t.queues[0].indirect, false);
-  assert.equal(s.t.driverOk, true);
+  s.init(VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | (1n << 5n));
+  assert.equal(s.transport.negotiatedFeatures, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | (1n << 5n));
+  assert.equal(s.transport.queues[0].eventIdx, true);
+  assert.equal(s.transport.queues[0].indirect, false);
+  assert.equal(s.transport.driverOk, true);
   assert.deepEqual(s.dev.log, ['reset', `accept ${(VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX | (1n << 5n)).toString(16)}`, 'activate']);
   assert.deepEqual(s.logs, []);
 });
 
 test('FEATURES_OK is refused for legacy drivers, unoffered bits, or when the device says no', () => {
   const attempt = (features: bigint, refuse = false): number => {
-    const s = setup();
+    const s = new Guest();
     s.dev.refuse = refuse;
     s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    writeFeatures(s, features);
+    s.writeDriverFeatures(features);
     s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     return s.rd(VIRTIO_MMIO_STATUS);
   };
@@ -258,10 +181,10 @@ test('FEATURES_OK is refused for legacy drivers, unoffered bits, or when the dev
   assert.equal(attempt(1n), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 
   // Driver features cannot change after FEATURES_OK.
-  const s = setup();
-  initDriver(s);
-  writeFeatures(s, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
-  assert.equal(s.t.negotiatedFeatures, VIRTIO_F_VERSION_1);
+  const s = new Guest();
+  s.init();
+  s.writeDriverFeatures(VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
+  assert.equal(s.transport.negotiatedFeatures, VIRTIO_F_VERSION_1);
   // The driver can set FAILED; it cannot clear bits.
   s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
   assert.equal(s.rd(VIRTIO_MMIO_STATUS), 0x0f);
@@ -273,26 +196,24 @@ test('FEATURES_OK is refused for legacy drivers, unoffered bits, or when the dev
 });
 
 test('DRIVER_OK before FEATURES_OK sets DEVICE_NEEDS_RESET', () => {
-  const s = setup();
+  const s = new Guest();
   s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
   assert.equal(s.rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-  assert.equal(s.t.driverOk, false);
+  assert.equal(s.transport.driverOk, false);
   assert.equal(s.logs.length, 1);
   assert.ok(!s.dev.log.includes('activate'));
 });
 
 test('notify reaches the device only when live; used buffers raise the interrupt; ACK lowers it', () => {
-  const s = setup();
+  const s = new Guest();
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0); // before init: ignored
-  initDriver(s);
+  s.init();
   s.dev.log.length = 0;
   offer(s, 0, 3, 24);
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
   assert.deepEqual(s.dev.log, ['notify 0']);
-  const used = ring(0).used;
-  assert.equal(Number(s.mem.readPhys(used + 2, 2)), 1);
-  assert.equal(Number(s.mem.readPhys(used + 4, 4)), 3);
-  assert.equal(Number(s.mem.readPhys(used + 8, 4)), 24);
+  assert.equal(s.queues[0].usedIdx, 1);
+  assert.deepEqual(s.queues[0].usedElem(0), { id: 3, len: 24 });
   assert.deepEqual(s.irq, [true]);
   assert.equal(s.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 1);
   s.wr(VIRTIO_MMIO_INTERRUPT_ACK, 1);
@@ -310,22 +231,22 @@ test('notify reaches the device only when live; used buffers raise the interrupt
 });
 
 test('queue layout registers are frozen while the queue is ready', () => {
-  const s = setup();
-  initDriver(s);
+  const s = new Guest();
+  s.init();
   s.wr(VIRTIO_MMIO_QUEUE_SEL, 0);
   s.wr(VIRTIO_MMIO_QUEUE_NUM, 2);
   s.wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1234);
-  assert.equal(s.t.queues[0].size, QSIZE);
-  assert.equal(s.t.queues[0].descLo, ring(0).desc >>> 0);
+  assert.equal(s.transport.queues[0].size, QSIZE);
+  assert.equal(s.transport.queues[0].descLo, s.queues[0].layout.desc >>> 0);
 });
 
 test('config space: sized accesses, bounds, generation and the config interrupt', () => {
-  const s = setup();
+  const s = new Guest();
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG, 1), 1);
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG + 2, 2), 0x0403);
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG + 4, 4), 0x08070605);
   const v = new MmioValue();
-  s.t.read(VIRTIO_MMIO_CONFIG, 8, v);
+  s.transport.read(VIRTIO_MMIO_CONFIG, 8, v);
   assert.deepEqual([v.lo >>> 0, v.hi >>> 0], [0x04030201, 0x08070605]);
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG + 8, 1), 0); // beyond the config space
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG + 6, 4), 0); // straddles the end
@@ -335,37 +256,30 @@ test('config space: sized accesses, bounds, generation and the config interrupt'
   s.wr(VIRTIO_MMIO_CONFIG + 8, 0xff, 1);
   s.wr(0x200, 0xff, 4);
   const gen = s.rd(VIRTIO_MMIO_CONFIG_GENERATION);
-  s.t.configChanged(); // before DRIVER_OK: no interrupt
+  s.transport.configChanged(); // before DRIVER_OK: no interrupt
   assert.equal(s.rd(VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
   assert.deepEqual(s.irq, []);
-  initDriver(s);
-  s.t.configChanged();
+  s.init();
+  s.transport.configChanged();
   assert.equal(s.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 2);
   assert.deepEqual(s.irq, [true]);
 });
 
 test('a malformed chain sets DEVICE_NEEDS_RESET with a config interrupt; reset recovers', () => {
-  const s = setup();
-  initDriver(s);
+  const s = new Guest();
+  s.init();
   // A two-descriptor loop.
-  const r = ring(0);
-  s.mem.writePhys(r.desc, 8, BigInt(BUF));
-  s.mem.writePhys(r.desc + 8, 4, 4n);
-  s.mem.writePhys(r.desc + 12, 2, BigInt(VIRTQ_DESC_F_NEXT));
-  s.mem.writePhys(r.desc + 14, 2, 1n);
-  s.mem.writePhys(r.desc + 16, 8, BigInt(BUF));
-  s.mem.writePhys(r.desc + 24, 4, 4n);
-  s.mem.writePhys(r.desc + 28, 2, BigInt(VIRTQ_DESC_F_NEXT));
-  s.mem.writePhys(r.desc + 30, 2, 0n);
-  s.mem.writePhys(r.avail + 4, 2, 0n);
-  s.mem.writePhys(r.avail + 2, 2, 1n);
+  const q = s.queues[0];
+  q.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
+  q.writeDescriptor(1, BUF, 4, VIRTQ_DESC_F_NEXT, 0);
+  q.makeAvailable(0);
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
   assert.notEqual(s.rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
   assert.equal(s.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 2);
   assert.deepEqual(s.irq, [true]);
   assert.equal(s.logs.length, 1);
   assert.match(s.logs[0], /needs reset: queue 0: descriptor chain/);
-  assert.equal(s.t.driverOk, false);
+  assert.equal(s.transport.driverOk, false);
   s.dev.log.length = 0;
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
   assert.deepEqual(s.dev.log, []);
@@ -376,22 +290,20 @@ test('a malformed chain sets DEVICE_NEEDS_RESET with a config interrupt; reset r
   assert.equal(s.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
   assert.deepEqual(s.irq, [true, false]);
   assert.deepEqual(s.dev.log, ['reset']);
-  assert.equal(s.t.queues[0].ready, false);
-  assert.equal(s.t.queues[0].broken, false);
-  assert.equal(s.t.negotiatedFeatures, 0n);
-  // And the device works again.
-  s.mem.writeBytes(r.avail, new Uint8Array(0x1000));
-  s.mem.writeBytes(r.used, new Uint8Array(0x1000));
-  initDriver(s);
+  assert.equal(s.transport.queues[0].ready, false);
+  assert.equal(s.transport.queues[0].broken, false);
+  assert.equal(s.transport.negotiatedFeatures, 0n);
+  // And the device works again (init gives the driver fresh, zeroed rings).
+  s.init();
   offer(s, 0, 0);
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-  assert.equal(Number(s.mem.readPhys(r.used + 2, 2)), 1);
+  assert.equal(q.usedIdx, 1);
 });
 
 test('a queue enabled with rings outside RAM sets DEVICE_NEEDS_RESET', () => {
-  const s = setup();
+  const s = new Guest();
   s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-  writeFeatures(s, VIRTIO_F_VERSION_1);
+  s.writeDriverFeatures(VIRTIO_F_VERSION_1);
   s.wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
   s.wr(VIRTIO_MMIO_QUEUE_SEL, 0);
   s.wr(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
@@ -402,10 +314,9 @@ test('a queue enabled with rings outside RAM sets DEVICE_NEEDS_RESET', () => {
 });
 
 test('event-idx suppression through the transport', () => {
-  const s = setup();
-  initDriver(s, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
-  const r = ring(0);
-  s.mem.writePhys(r.avail + 4 + 2 * QSIZE, 2, 1n); // used_event = 1: interrupt after the 2nd entry
+  const s = new Guest();
+  s.init(VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
+  s.queues[0].usedEvent = 1; // interrupt after the 2nd entry
   offer(s, 0, 0);
   s.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
   assert.deepEqual(s.irq, []);
@@ -415,37 +326,37 @@ test('event-idx suppression through the transport', () => {
 });
 
 test('state round-trips with the device part; a restored queue is processed', () => {
-  const a = setup();
-  initDriver(a, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
+  const a = new Guest();
+  a.init(VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
   a.dev.counter = 7;
   offer(a, 0, 0);
   a.wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-  a.t.configChanged();
+  a.transport.configChanged();
   // A buffer made available but not yet notified when the snapshot is taken.
   offer(a, 0, 1);
-  const saved = JSON.parse(JSON.stringify(a.t.saveState())) as unknown;
+  const saved = JSON.parse(JSON.stringify(a.transport.saveState())) as unknown;
 
   // Restore into a fresh machine holding a copy of the guest RAM.
-  const b = setup();
+  const b = new Guest();
   b.mem.writeBytes(RAM, a.mem.readBytes(RAM, 1 << 20));
-  b.t.loadState(saved);
+  b.transport.loadState(saved);
   assert.equal(b.dev.counter, 7);
   assert.equal(b.rd(VIRTIO_MMIO_STATUS), 0x0f);
   assert.equal(b.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 3);
   assert.equal(b.irq[b.irq.length - 1], true);
-  assert.equal(b.t.negotiatedFeatures, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
-  assert.equal(b.t.queues[0].eventIdx, true);
+  assert.equal(b.transport.negotiatedFeatures, VIRTIO_F_VERSION_1 | VIRTIO_F_EVENT_IDX);
+  assert.equal(b.transport.queues[0].eventIdx, true);
   assert.deepEqual(b.dev.log, ['notify 0', 'notify 1']); // restored queues are looked at
-  assert.equal(Number(b.mem.readPhys(ring(0).used + 2, 2)), 2); // the pending buffer was used
-  const again = b.t.saveState();
+  assert.equal(b.queues[0].usedIdx, 2); // the pending buffer was used
+  const again = b.transport.saveState();
   assert.equal(again.queues.length, 2);
 
   // Invalid state changes nothing.
-  const c = setup();
-  const before = JSON.stringify(c.t.saveState());
+  const c = new Guest();
+  const before = JSON.stringify(c.transport.saveState());
   const bad = (patch: Record<string, unknown>): void => {
-    assert.throws(() => c.t.loadState({ ...(saved as object), ...patch }), DeviceStateError);
-    assert.equal(JSON.stringify(c.t.saveState()), before);
+    assert.throws(() => c.transport.loadState({ ...(saved as object), ...patch }), DeviceStateError);
+    assert.equal(JSON.stringify(c.transport.saveState()), before);
   };
   bad({ version: 2 });
   bad({ deviceId: 1 });

@@ -1,30 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { MmioValue, PhysicalMemory } from '../../hart/memory.js';
+import { PhysicalMemory } from '../../hart/memory.js';
 import type { NetBackend } from '../../net/backend.js';
 import { NetSwitch } from '../../net/switch.js';
 import { DeviceStateError } from '../device-state.js';
-import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './queue.js';
 import {
   VIRTIO_F_EVENT_IDX,
   VIRTIO_F_VERSION_1,
   VIRTIO_MMIO_CONFIG,
   VIRTIO_MMIO_CONFIG_GENERATION,
-  VIRTIO_MMIO_DEVICE_FEATURES,
-  VIRTIO_MMIO_DEVICE_FEATURES_SEL,
   VIRTIO_MMIO_DEVICE_ID,
-  VIRTIO_MMIO_DRIVER_FEATURES,
-  VIRTIO_MMIO_DRIVER_FEATURES_SEL,
-  VIRTIO_MMIO_INTERRUPT_ACK,
   VIRTIO_MMIO_INTERRUPT_STATUS,
-  VIRTIO_MMIO_QUEUE_DESC_LOW,
-  VIRTIO_MMIO_QUEUE_DEVICE_LOW,
-  VIRTIO_MMIO_QUEUE_DRIVER_LOW,
-  VIRTIO_MMIO_QUEUE_NOTIFY,
-  VIRTIO_MMIO_QUEUE_NUM,
-  VIRTIO_MMIO_QUEUE_READY,
-  VIRTIO_MMIO_QUEUE_SEL,
   VIRTIO_MMIO_STATUS,
   VIRTIO_MMIO_INT_CONFIG,
   VIRTIO_MMIO_INT_VRING,
@@ -44,15 +31,11 @@ import {
   VIRTIO_NET_TX,
   type VirtioNetOptions,
 } from './net.js';
+import { VirtioMmioDriver } from './testing/guest-driver.js';
 
 const RAM = 0x8000_0000;
 const SIZE = 16;
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
-const rings = (q: number): { desc: number; avail: number; used: number } => ({
-  desc: RAM + 0x1000 + 0x3000 * q,
-  avail: RAM + 0x2000 + 0x3000 * q,
-  used: RAM + 0x3000 + 0x3000 * q,
-});
 /** Buffers live from here up, 64 KiB per descriptor index and queue. */
 const bufAddr = (q: number, desc: number): number => RAM + 0x10_0000 + (q * SIZE + desc) * 0x1_0000;
 
@@ -98,89 +81,45 @@ function frame(n: number, seed = 1, dst: Uint8Array = Uint8Array.of(0xff, 0xff, 
   return f;
 }
 
-/** A minimal guest driver: init sequence, posting buffers, reading the used ring. */
-class Guest {
-  readonly mem = new PhysicalMemory();
-  readonly irq: boolean[] = [];
-  readonly errors: string[] = [];
+/** Buffers for one chain: each lands at bufAddr(queue, its descriptor), filled with `data` if given. */
+type Buffers = { len: number; writable?: boolean; data?: Uint8Array }[];
+
+/** A guest driver for virtio-net: both queues, posting buffers, reading packets back. */
+class Guest extends VirtioMmioDriver {
   readonly net: VirtioNet;
-  readonly t: VirtioMmioTransport;
-  private readonly v = new MmioValue();
-  private readonly availIdx = [0, 0];
-  private readonly usedSeen = [0, 0];
-  private readonly nextDesc = [0, 0];
+  readonly irq: boolean[];
+  readonly errors: string[];
 
   constructor(readonly backend: NetBackend, options: Partial<VirtioNetOptions> = {}, eventIdx = false) {
-    this.mem.addRam(RAM, 8 << 20);
-    this.net = new VirtioNet(this.mem, backend, { mac: MAC, onError: (m) => this.errors.push(m), ...options });
-    this.t = new VirtioMmioTransport(this.mem, this.net, (l) => this.irq.push(l), { eventIdx });
+    const mem = new PhysicalMemory();
+    mem.addRam(RAM, 8 << 20);
+    const irq: boolean[] = [];
+    const errors: string[] = [];
+    const net = new VirtioNet(mem, backend, { mac: MAC, onError: (m) => errors.push(m), ...options });
+    super(new VirtioMmioTransport(mem, net, (l) => irq.push(l), { eventIdx }), [SIZE, SIZE]);
+    this.net = net;
+    this.irq = irq;
+    this.errors = errors;
   }
-  rd(o: number, size = 4): number {
-    this.t.read(o, size, this.v);
-    return this.v.lo >>> 0;
+  override init(features = VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MRG_RXBUF): void {
+    super.init(features);
   }
-  wr(o: number, x: number, size = 4): void {
-    this.t.write(o, size, x | 0, 0);
-  }
-  deviceFeatures(): bigint {
-    this.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    const lo = this.rd(VIRTIO_MMIO_DEVICE_FEATURES);
-    this.wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    return (BigInt(this.rd(VIRTIO_MMIO_DEVICE_FEATURES)) << 32n) | BigInt(lo);
-  }
-  /** The driver init sequence (§3.1.1); returns the status read back after FEATURES_OK. */
-  init(features = VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MRG_RXBUF): number {
-    this.wr(VIRTIO_MMIO_STATUS, 0);
-    this.availIdx.fill(0);
-    this.usedSeen.fill(0);
-    this.nextDesc.fill(0);
-    this.wr(VIRTIO_MMIO_STATUS, 1);
-    this.wr(VIRTIO_MMIO_STATUS, 3);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(features & 0xffff_ffffn));
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    this.wr(VIRTIO_MMIO_DRIVER_FEATURES, Number(features >> 32n));
-    this.wr(VIRTIO_MMIO_STATUS, 11);
-    const status = this.rd(VIRTIO_MMIO_STATUS);
-    for (const q of [VIRTIO_NET_RX, VIRTIO_NET_TX]) {
-      const r = rings(q);
-      this.wr(VIRTIO_MMIO_QUEUE_SEL, q);
-      this.wr(VIRTIO_MMIO_QUEUE_NUM, SIZE);
-      this.wr(VIRTIO_MMIO_QUEUE_DESC_LOW, r.desc);
-      this.wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, r.avail);
-      this.wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, r.used);
-      this.wr(VIRTIO_MMIO_QUEUE_READY, 1);
-    }
-    this.wr(VIRTIO_MMIO_STATUS, 15);
-    return status;
-  }
-  /** Posts one chain of [length, flags] segments on queue q; returns its head and buffer addresses. */
-  post(q: number, segs: [number, number][], notify = true): { head: number; addrs: number[] } {
-    const r = rings(q);
-    const head = this.nextDesc[q];
-    const addrs: number[] = [];
-    segs.forEach(([len, flags], k) => {
-      const i = this.nextDesc[q];
-      const next = (i + 1) % SIZE;
-      const last = k === segs.length - 1;
-      const addr = bufAddr(q, i);
-      addrs.push(addr);
-      this.mem.writePhys(r.desc + 16 * i, 8, BigInt(addr));
-      this.mem.writePhys(r.desc + 16 * i + 8, 4, BigInt(len));
-      this.mem.writePhys(r.desc + 16 * i + 12, 2, BigInt(flags | (last ? 0 : VIRTQ_DESC_F_NEXT)));
-      this.mem.writePhys(r.desc + 16 * i + 14, 2, BigInt(last ? 0 : next));
-      this.nextDesc[q] = next;
+  /** Posts one chain on queue q; returns its head and buffer addresses. */
+  post(q: number, buffers: Buffers, notify = true): { head: number; addrs: number[] } {
+    const queue = this.queues[q];
+    const addrs = buffers.map((b, k) => {
+      const addr = bufAddr(q, (queue.nextDesc + k) % SIZE);
+      if (b.data !== undefined) this.mem.writeBytes(addr, b.data);
+      return addr;
     });
-    this.mem.writePhys(r.avail + 4 + 2 * (this.availIdx[q] % SIZE), 2, BigInt(head));
-    this.availIdx[q]++;
-    this.mem.writePhys(r.avail + 2, 2, BigInt(this.availIdx[q] & 0xffff));
-    if (notify) this.wr(VIRTIO_MMIO_QUEUE_NOTIFY, q);
+    const head = queue.addChain(buffers.map((b, k) => ({ addr: addrs[k], len: b.len, writable: b.writable })));
+    if (notify) this.kick(q);
     return { head, addrs };
   }
   /** Posts `count` receive buffers of `size` bytes each (one descriptor each). */
   postRx(count: number, size: number, notify = true): number[] {
     const addrs: number[] = [];
-    for (let i = 0; i < count; i++) addrs.push(this.post(VIRTIO_NET_RX, [[size, VIRTQ_DESC_F_WRITE]], notify).addrs[0]);
+    for (let i = 0; i < count; i++) addrs.push(this.post(VIRTIO_NET_RX, [{ len: size, writable: true }], notify).addrs[0]);
     return addrs;
   }
   /** Transmits a frame with a zero header, split over `pieces` descriptors (header in the first). */
@@ -189,24 +128,11 @@ class Guest {
     whole.set(hdr);
     whole.set(f, hdr.length);
     const parts = split ? [whole.subarray(0, hdr.length), whole.subarray(hdr.length, hdr.length + 5), whole.subarray(hdr.length + 5)] : [whole];
-    const start = this.nextDesc[VIRTIO_NET_TX];
-    parts.forEach((p, k) => this.mem.writeBytes(bufAddr(VIRTIO_NET_TX, (start + k) % SIZE), p));
-    this.post(VIRTIO_NET_TX, parts.map((p) => [p.length, 0]));
-  }
-  /** Used entries not seen yet on queue q. */
-  takeUsed(q: number): { id: number; len: number }[] {
-    const r = rings(q);
-    const idx = Number(this.mem.readPhys(r.used + 2, 2));
-    const out: { id: number; len: number }[] = [];
-    for (; this.usedSeen[q] !== idx; this.usedSeen[q] = (this.usedSeen[q] + 1) & 0xffff) {
-      const at = r.used + 4 + 8 * (this.usedSeen[q] % SIZE);
-      out.push({ id: Number(this.mem.readPhys(at, 4)), len: Number(this.mem.readPhys(at + 4, 4)) });
-    }
-    return out;
+    this.post(VIRTIO_NET_TX, parts.map((p) => ({ len: p.length, data: p })));
   }
   /** Reads received packets (header + frame) out of the used ring, merging buffers by num_buffers. */
   receivePackets(): { hdr: Uint8Array; frame: Uint8Array; buffers: number; lens: number[] }[] {
-    const used = this.takeUsed(VIRTIO_NET_RX);
+    const used = this.queues[VIRTIO_NET_RX].takeUsed();
     const out: { hdr: Uint8Array; frame: Uint8Array; buffers: number; lens: number[] }[] = [];
     for (let i = 0; i < used.length; ) {
       const first = this.mem.readBytes(bufAddr(VIRTIO_NET_RX, used[i].id), used[i].len);
@@ -225,9 +151,6 @@ class Guest {
       i += Math.max(1, n);
     }
     return out;
-  }
-  ackAll(): void {
-    this.wr(VIRTIO_MMIO_INTERRUPT_ACK, this.rd(VIRTIO_MMIO_INTERRUPT_STATUS));
   }
 }
 
@@ -257,7 +180,7 @@ test('virtio-net: device ID 1, offered features, configuration space', () => {
 
 test('virtio-net: a driver asking for checksum offload is refused at FEATURES_OK', () => {
   const g = new Guest(new RecordingBackend());
-  const status = g.init(VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_CSUM);
+  const status = g.negotiate(VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_CSUM, { keepUnoffered: true });
   assert.equal(status & 8, 0, 'FEATURES_OK stays clear');
 });
 
@@ -270,7 +193,7 @@ test('virtio-net: TX frames go to the backend, header skipped, chain returned', 
   g.sendFrame(f1);
   g.sendFrame(f2, undefined, true); // header, 5 bytes, the rest: three descriptors
   assert.deepEqual(b.sent, [f1, f2]);
-  const used = g.takeUsed(VIRTIO_NET_TX);
+  const used = g.queues[VIRTIO_NET_TX].takeUsed();
   assert.equal(used.length, 2);
   assert.ok(used.every((u) => u.len === 0));
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_INT_VRING);
@@ -353,7 +276,7 @@ test('virtio-net: a mergeable frame waits until enough buffers are posted', () =
   g.postRx(1, 1000);
   const big = frame(2500, 8);
   b.inject(big);
-  assert.equal(g.takeUsed(VIRTIO_NET_RX).length, 0, 'one buffer is not enough: nothing consumed');
+  assert.equal(g.queues[VIRTIO_NET_RX].takeUsed().length, 0, 'one buffer is not enough: nothing consumed');
   assert.equal(g.net.pendingFrames, 1);
   g.postRx(2, 1000);
   const pkts = g.receivePackets();
@@ -371,7 +294,7 @@ test('virtio-net: no buffers posted → frames queued in order, delivered on not
   for (const f of frames) b.inject(f);
   assert.equal(g.net.pendingFrames, 3);
   assert.equal(g.net.stats.framesIn, 0);
-  g.ackAll();
+  g.ackInterrupts();
   g.postRx(2, 2048);
   let pkts = g.receivePackets();
   assert.deepEqual(pkts.map((p) => p.frame), frames.slice(0, 2));
@@ -415,7 +338,7 @@ test('virtio-net: frames are dropped while the driver is not ready or the link i
   assert.equal(b.sent.length, 0);
   assert.equal(g.net.stats.rxNotReady, 2);
   assert.equal(g.net.stats.txLinkDown, 1);
-  assert.equal(g.takeUsed(VIRTIO_NET_TX).length, 1, 'the chain is still returned');
+  assert.equal(g.queues[VIRTIO_NET_TX].takeUsed().length, 1, 'the chain is still returned');
   assert.equal(g.net.stats.dropped, 3);
 });
 
@@ -423,8 +346,8 @@ test('virtio-net: malformed TX chains (zero-length, header only, runt, offload r
   const b = new RecordingBackend();
   const g = new Guest(b);
   g.init();
-  g.post(VIRTIO_NET_TX, [[0, 0]]); // zero-length
-  g.post(VIRTIO_NET_TX, [[VIRTIO_NET_HDR_SIZE, 0]]); // header only
+  g.post(VIRTIO_NET_TX, [{ len: 0 }]); // zero-length
+  g.post(VIRTIO_NET_TX, [{ len: VIRTIO_NET_HDR_SIZE }]); // header only
   g.sendFrame(new Uint8Array(10)); // shorter than an Ethernet header
   const csum = new Uint8Array(VIRTIO_NET_HDR_SIZE);
   csum[0] = 1; // NEEDS_CSUM without F_CSUM
@@ -432,13 +355,13 @@ test('virtio-net: malformed TX chains (zero-length, header only, runt, offload r
   const gso = new Uint8Array(VIRTIO_NET_HDR_SIZE);
   gso[1] = 1; // GSO_TCPV4
   g.sendFrame(frame(40), gso);
-  g.post(VIRTIO_NET_TX, [[64, VIRTQ_DESC_F_WRITE]]); // only a device-writable part
+  g.post(VIRTIO_NET_TX, [{ len: 64, writable: true }]); // only a device-writable part
   const ok = frame(40, 5);
   g.sendFrame(ok);
   assert.deepEqual(b.sent, [ok]);
   assert.equal(g.net.stats.txMalformed, 6);
   assert.equal(g.net.stats.dropped, 6);
-  assert.equal(g.takeUsed(VIRTIO_NET_TX).length, 7, 'every chain is returned');
+  assert.equal(g.queues[VIRTIO_NET_TX].takeUsed().length, 7, 'every chain is returned');
   assert.equal(g.rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0, 'protocol misuse does not break the device');
   assert.equal(g.errors.length, 2, 'each kind (no frame, offload) reported once');
 });
@@ -497,7 +420,7 @@ test('virtio-net: setLink raises a configuration change and updates status', () 
   assert.equal(g.rd(VIRTIO_MMIO_CONFIG + 6, 2), 0);
   assert.notEqual(g.rd(VIRTIO_MMIO_CONFIG_GENERATION), gen);
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_CONFIG);
-  g.ackAll();
+  g.ackInterrupts();
   g.net.setLink(false); // no change: no interrupt
   assert.equal(g.rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
   g.net.setLink(true);
@@ -512,7 +435,7 @@ test('virtio-net: state round trip keeps waiting frames, link and MAC; bad state
   const frames = [frame(60, 1), frame(61, 2), frame(5000, 3)];
   for (const f of frames) b.inject(f);
   g.net.setLink(true);
-  const saved = JSON.parse(JSON.stringify(g.t.saveState())) as { device: { pendingFrames: string[]; mac: string } };
+  const saved = JSON.parse(JSON.stringify(g.transport.saveState())) as { device: { pendingFrames: string[]; mac: string } };
   assert.equal(saved.device.pendingFrames.length, 3);
   assert.equal(saved.device.mac, '52:54:00:12:34:56');
 
@@ -520,7 +443,7 @@ test('virtio-net: state round trip keeps waiting frames, link and MAC; bad state
   const g2 = new Guest(b2);
   // Copy the rings (guest RAM) as a snapshot would, then load the device state.
   g2.mem.u8.set(g.mem.u8);
-  g2.t.loadState(saved);
+  g2.transport.loadState(saved);
   assert.equal(g2.net.pendingFrames, 3);
   g2.postRx(3, 8192);
   assert.deepEqual(g2.receivePackets().map((p) => p.frame), frames);

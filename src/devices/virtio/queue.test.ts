@@ -12,6 +12,7 @@ import {
   VIRTQ_DESC_F_WRITE,
   VIRTQ_USED_F_NO_NOTIFY,
 } from './queue.js';
+import { GuestQueue } from './testing/guest-driver.js';
 
 const RAM = 0x8000_0000;
 const DESC = RAM + 0x1000;
@@ -20,57 +21,10 @@ const USED = RAM + 0x3000;
 const BUF = RAM + 0x1_0000;
 const ROM = 0x1000;
 
-/** The driver side of a split ring, written with the host-side memory helpers. */
-class Driver {
-  availIdx = 0;
-  constructor(
-    readonly mem: PhysicalMemory,
-    readonly size: number,
-  ) {}
-  desc(i: number, addr: number, len: number, flags = 0, next = 0, table = DESC): void {
-    const at = table + 16 * i;
-    this.mem.writePhys(at, 8, BigInt(addr));
-    this.mem.writePhys(at + 8, 4, BigInt(len >>> 0));
-    this.mem.writePhys(at + 12, 2, BigInt(flags));
-    this.mem.writePhys(at + 14, 2, BigInt(next));
-  }
-  /** Makes chains available (without publishing the index when publish is false). */
-  offer(...heads: number[]): void {
-    for (const h of heads) {
-      this.mem.writePhys(AVAIL + 4 + 2 * (this.availIdx % this.size), 2, BigInt(h));
-      this.availIdx = (this.availIdx + 1) & 0xffff;
-    }
-    this.mem.writePhys(AVAIL + 2, 2, BigInt(this.availIdx));
-  }
-  setAvailIdx(v: number): void {
-    this.availIdx = v & 0xffff;
-    this.mem.writePhys(AVAIL + 2, 2, BigInt(this.availIdx));
-  }
-  set availFlags(v: number) {
-    this.mem.writePhys(AVAIL, 2, BigInt(v));
-  }
-  set usedEvent(v: number) {
-    this.mem.writePhys(AVAIL + 4 + 2 * this.size, 2, BigInt(v));
-  }
-  get availEvent(): number {
-    return Number(this.mem.readPhys(USED + 4 + 8 * this.size, 2));
-  }
-  get usedFlags(): number {
-    return Number(this.mem.readPhys(USED, 2));
-  }
-  get usedIdx(): number {
-    return Number(this.mem.readPhys(USED + 2, 2));
-  }
-  used(slot: number): { id: number; len: number } {
-    const at = USED + 4 + 8 * (slot % this.size);
-    return { id: Number(this.mem.readPhys(at, 4)), len: Number(this.mem.readPhys(at + 4, 4)) };
-  }
-}
-
 interface Setup {
   mem: PhysicalMemory;
   q: Virtqueue;
-  d: Driver;
+  d: GuestQueue;
   chain: DescriptorChain;
   errors: string[];
 }
@@ -88,7 +42,7 @@ function setup(size = 16, opts: { indirect?: boolean; eventIdx?: boolean } = {})
   q.indirect = opts.indirect ?? true;
   q.eventIdx = opts.eventIdx ?? false;
   assert.equal(q.enable(), true);
-  return { mem, q, d: new Driver(mem, size), chain: new DescriptorChain(mem, 2), errors };
+  return { mem, q, d: new GuestQueue(mem, size, { desc: DESC, avail: AVAIL, used: USED }), chain: new DescriptorChain(mem, 2), errors };
 }
 
 /** Expects exactly one reported error matching `re`, a stopped queue, and no throw. */
@@ -107,13 +61,13 @@ test('a direct chain: segments, reads from the readable part, writes into the wr
   const { mem, q, d, chain } = s;
   mem.writeBytes(BUF, Uint8Array.from([1, 2, 3, 4, 5]));
   mem.writeBytes(BUF + 0x100, Uint8Array.from([6, 7, 8]));
-  d.desc(3, BUF, 5, VIRTQ_DESC_F_NEXT, 7);
-  d.desc(7, BUF + 0x100, 3, VIRTQ_DESC_F_NEXT, 1);
-  d.desc(1, BUF + 0x1000, 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
-  d.desc(2, BUF + 0x2000, 100, VIRTQ_DESC_F_WRITE);
+  d.writeDescriptor(3, BUF, 5, VIRTQ_DESC_F_NEXT, 7);
+  d.writeDescriptor(7, BUF + 0x100, 3, VIRTQ_DESC_F_NEXT, 1);
+  d.writeDescriptor(1, BUF + 0x1000, 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+  d.writeDescriptor(2, BUF + 0x2000, 100, VIRTQ_DESC_F_WRITE);
   assert.equal(q.hasAvailable(), false);
   assert.equal(q.pop(chain), false);
-  d.offer(3);
+  d.makeAvailable(3);
   assert.equal(q.hasAvailable(), true);
   assert.equal(q.pop(chain), true);
   assert.equal(chain.head, 3);
@@ -142,7 +96,7 @@ test('a direct chain: segments, reads from the readable part, writes into the wr
 
   q.pushUsed(chain.head, chain.bytesWritten);
   assert.equal(d.usedIdx, 1);
-  assert.deepEqual(d.used(0), { id: 3, len: 104 });
+  assert.deepEqual(d.usedElem(0), { id: 3, len: 104 });
   assert.equal(q.pop(chain), false);
   assert.deepEqual(s.errors, []);
 });
@@ -155,8 +109,8 @@ test('device writes mark pages dirty, drop decoded code and run write watches', 
   mem.decodedPages[page] = new Int32Array(4);
   const watched: number[] = [];
   mem.addWriteWatch(BUF + 0x3010, 4, (pa) => watched.push(pa));
-  d.desc(0, BUF + 0x3000, 0x20, VIRTQ_DESC_F_WRITE);
-  d.offer(0);
+  d.writeDescriptor(0, BUF + 0x3000, 0x20, VIRTQ_DESC_F_WRITE);
+  d.makeAvailable(0);
   assert.equal(q.pop(chain), true);
   const gen = mem.codeGeneration;
   chain.write(new Uint8Array(0x20).fill(9));
@@ -172,10 +126,10 @@ test('device writes mark pages dirty, drop decoded code and run write watches', 
 test('skipWrite and skipRead move the cursors without copying', () => {
   const { mem, q, d, chain } = setup();
   mem.writeBytes(BUF, Uint8Array.from([1, 2, 3, 4]));
-  d.desc(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
-  d.desc(1, BUF + 0x100, 8, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
-  d.desc(2, BUF + 0x200, 1, VIRTQ_DESC_F_WRITE);
-  d.offer(0);
+  d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
+  d.writeDescriptor(1, BUF + 0x100, 8, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+  d.writeDescriptor(2, BUF + 0x200, 1, VIRTQ_DESC_F_WRITE);
+  d.makeAvailable(0);
   assert.equal(q.pop(chain), true);
   assert.equal(chain.skipRead(3), 3);
   const one = new Uint8Array(1);
@@ -191,9 +145,9 @@ test('skipWrite and skipRead move the cursors without copying', () => {
 
 test('writeWith fills guest RAM in place', () => {
   const { mem, q, d, chain } = setup();
-  d.desc(0, BUF, 10, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-  d.desc(1, BUF + 0x800, 10, VIRTQ_DESC_F_WRITE);
-  d.offer(0);
+  d.writeDescriptor(0, BUF, 10, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+  d.writeDescriptor(1, BUF + 0x800, 10, VIRTQ_DESC_F_WRITE);
+  d.makeAvailable(0);
   assert.equal(q.pop(chain), true);
   let calls = 0;
   assert.equal(chain.writeWith(15, (arena, off, n) => { calls++; arena.fill(0xaa, off, off + n); }), 15);
@@ -207,10 +161,10 @@ test('indirect descriptors, and chains longer than the chain object grow it', ()
   const { q, d, chain, mem } = s;
   const table = RAM + 0x4000;
   const n = 100; // longer than the 8-entry queue: allowed inside an indirect table
-  for (let i = 0; i < n; i++) d.desc(i, BUF + 16 * i, 16, (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0) | (i >= 50 ? VIRTQ_DESC_F_WRITE : 0), i + 1, table);
-  d.desc(5, table, 16 * n, VIRTQ_DESC_F_INDIRECT);
+  for (let i = 0; i < n; i++) d.writeDescriptor(i, BUF + 16 * i, 16, (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0) | (i >= 50 ? VIRTQ_DESC_F_WRITE : 0), i + 1, table);
+  d.writeDescriptor(5, table, 16 * n, VIRTQ_DESC_F_INDIRECT);
   mem.writeBytes(BUF, new Uint8Array(800).fill(7));
-  d.offer(5);
+  d.makeAvailable(5);
   assert.equal(q.pop(chain), true);
   assert.equal(chain.head, 5);
   assert.equal(chain.count, n);
@@ -221,9 +175,9 @@ test('indirect descriptors, and chains longer than the chain object grow it', ()
   assert.ok(out.every((b) => b === 7));
   // An unaligned indirect table is read correctly too.
   const t2 = RAM + 0x6002;
-  d.desc(0, BUF, 3, 0, 0, t2);
-  d.desc(6, t2, 16, VIRTQ_DESC_F_INDIRECT);
-  d.offer(6);
+  d.writeDescriptor(0, BUF, 3, 0, 0, t2);
+  d.writeDescriptor(6, t2, 16, VIRTQ_DESC_F_INDIRECT);
+  d.makeAvailable(6);
   assert.equal(q.pop(chain), true);
   assert.equal(chain.count, 1);
   assert.equal(chain.length[0], 3);
@@ -232,9 +186,9 @@ test('indirect descriptors, and chains longer than the chain object grow it', ()
 
 test('zero-length descriptors are accepted without an address check', () => {
   const s = setup();
-  s.d.desc(0, 0xdead_0000, 0, VIRTQ_DESC_F_NEXT, 1);
-  s.d.desc(1, BUF, 4, VIRTQ_DESC_F_WRITE);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, 0xdead_0000, 0, VIRTQ_DESC_F_NEXT, 1);
+  s.d.writeDescriptor(1, BUF, 4, VIRTQ_DESC_F_WRITE);
+  s.d.makeAvailable(0);
   assert.equal(s.q.pop(s.chain), true);
   assert.equal(s.chain.count, 2);
   assert.deepEqual(s.errors, []);
@@ -244,74 +198,74 @@ test('zero-length descriptors are accepted without an address check', () => {
 
 test('malformed: a chain that loops', () => {
   const s = setup(4);
-  s.d.desc(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
-  s.d.desc(1, BUF, 4, VIRTQ_DESC_F_NEXT, 0);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
+  s.d.writeDescriptor(1, BUF, 4, VIRTQ_DESC_F_NEXT, 0);
+  s.d.makeAvailable(0);
   expectBroken(s, /loops/);
 });
 
 test('malformed: a self-loop inside an indirect table', () => {
   const s = setup(4);
   const table = RAM + 0x4000;
-  s.d.desc(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1, table);
-  s.d.desc(1, BUF, 4, VIRTQ_DESC_F_NEXT, 1, table);
-  s.d.desc(0, table, 32, VIRTQ_DESC_F_INDIRECT);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 1, table);
+  s.d.writeDescriptor(1, BUF, 4, VIRTQ_DESC_F_NEXT, 1, table);
+  s.d.writeDescriptor(0, table, 32, VIRTQ_DESC_F_INDIRECT);
+  s.d.makeAvailable(0);
   expectBroken(s, /loops/);
 });
 
 test('malformed: head index out of range', () => {
   const s = setup(4);
-  s.d.offer(4);
+  s.d.makeAvailable(4);
   expectBroken(s, /head descriptor 4/);
 });
 
 test('malformed: next index out of range', () => {
   const s = setup(4);
-  s.d.desc(0, BUF, 4, VIRTQ_DESC_F_NEXT, 9);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 9);
+  s.d.makeAvailable(0);
   expectBroken(s, /next descriptor 9/);
 });
 
 test('malformed: next index out of range in an indirect table', () => {
   const s = setup(4);
   const table = RAM + 0x4000;
-  s.d.desc(0, BUF, 4, VIRTQ_DESC_F_NEXT, 2, table);
-  s.d.desc(0, table, 32, VIRTQ_DESC_F_INDIRECT);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_NEXT, 2, table);
+  s.d.writeDescriptor(0, table, 32, VIRTQ_DESC_F_INDIRECT);
+  s.d.makeAvailable(0);
   expectBroken(s, /outside a 2-entry indirect table/);
 });
 
 test('malformed: an indirect table inside an indirect table', () => {
   const s = setup(4);
   const table = RAM + 0x4000;
-  s.d.desc(0, RAM + 0x5000, 16, VIRTQ_DESC_F_INDIRECT, 0, table);
-  s.d.desc(0, table, 16, VIRTQ_DESC_F_INDIRECT);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, RAM + 0x5000, 16, VIRTQ_DESC_F_INDIRECT, 0, table);
+  s.d.writeDescriptor(0, table, 16, VIRTQ_DESC_F_INDIRECT);
+  s.d.makeAvailable(0);
   expectBroken(s, /inside an indirect table/);
 });
 
 test('malformed: indirect without the feature, with NEXT, or with a bad length', () => {
   let s = setup(4, { indirect: false });
-  s.d.desc(0, RAM + 0x4000, 16, VIRTQ_DESC_F_INDIRECT);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, RAM + 0x4000, 16, VIRTQ_DESC_F_INDIRECT);
+  s.d.makeAvailable(0);
   expectBroken(s, /VIRTIO_F_INDIRECT_DESC/);
 
   s = setup(4);
-  s.d.desc(0, RAM + 0x4000, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, RAM + 0x4000, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+  s.d.makeAvailable(0);
   expectBroken(s, /INDIRECT and NEXT/);
 
   for (const len of [0, 17, 0xffff_fff0]) {
     s = setup(4);
-    s.d.desc(0, RAM + 0x4000, len, VIRTQ_DESC_F_INDIRECT);
-    s.d.offer(0);
+    s.d.writeDescriptor(0, RAM + 0x4000, len, VIRTQ_DESC_F_INDIRECT);
+    s.d.makeAvailable(0);
     expectBroken(s, /indirect table of/);
   }
 
   s = setup(4);
-  s.d.desc(0, 0x4000_0000, 32, VIRTQ_DESC_F_INDIRECT);
-  s.d.offer(0);
+  s.d.writeDescriptor(0, 0x4000_0000, 32, VIRTQ_DESC_F_INDIRECT);
+  s.d.makeAvailable(0);
   expectBroken(s, /indirect table is not in RAM/);
 });
 
@@ -325,20 +279,20 @@ test('malformed: huge lengths and addresses outside RAM', () => {
   ];
   for (const [addr, len, flags] of cases) {
     const s = setup(4);
-    s.d.desc(0, addr, len, flags);
-    s.d.offer(0);
+    s.d.writeDescriptor(0, addr, len, flags);
+    s.d.makeAvailable(0);
     expectBroken(s, /is not (writable )?RAM/);
   }
   // A readable buffer in ROM is fine.
   const ok = setup(4);
-  ok.d.desc(0, ROM, 4, 0);
-  ok.d.offer(0);
+  ok.d.writeDescriptor(0, ROM, 4, 0);
+  ok.d.makeAvailable(0);
   assert.equal(ok.q.pop(ok.chain), true);
   // A 64-bit address beyond 2^53.
   const s = setup(4);
   s.mem.writePhys(DESC, 8, 0xffff_ffff_8000_0000n);
   s.mem.writePhys(DESC + 8, 4, 4n);
-  s.d.offer(0);
+  s.d.makeAvailable(0);
   expectBroken(s, /is not RAM/);
 });
 
@@ -411,15 +365,15 @@ test('no queue error ever throws, whatever the guest writes (random rings)', () 
 
 test('without EVENT_IDX: NO_INTERRUPT suppresses interrupts; NO_NOTIFY is published on request', () => {
   const { q, d, chain } = setup(4);
-  d.desc(0, BUF, 4, VIRTQ_DESC_F_WRITE);
+  d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_WRITE);
   assert.equal(q.shouldInterrupt(), false); // nothing used yet
-  d.offer(0);
+  d.makeAvailable(0);
   q.pop(chain);
   q.pushUsed(0, 4);
   assert.equal(q.shouldInterrupt(), true);
   assert.equal(q.shouldInterrupt(), false); // nothing new since
   d.availFlags = VIRTQ_AVAIL_F_NO_INTERRUPT;
-  d.offer(0);
+  d.makeAvailable(0);
   q.pop(chain);
   q.pushUsed(0, 4);
   assert.equal(q.shouldInterrupt(), false);
@@ -431,10 +385,10 @@ test('without EVENT_IDX: NO_INTERRUPT suppresses interrupts; NO_NOTIFY is publis
 
 test('EVENT_IDX: interrupts follow used_event; avail_event asks for the next buffer', () => {
   const { q, d, chain } = setup(8, { eventIdx: true });
-  for (let i = 0; i < 8; i++) d.desc(i, BUF + 64 * i, 64, VIRTQ_DESC_F_WRITE);
+  for (let i = 0; i < 8; i++) d.writeDescriptor(i, BUF + 64 * i, 64, VIRTQ_DESC_F_WRITE);
   d.availFlags = VIRTQ_AVAIL_F_NO_INTERRUPT; // ignored with EVENT_IDX
   d.usedEvent = 0; // interrupt after the first used entry
-  d.offer(0, 1, 2);
+  d.makeAvailable(0, 1, 2);
   let n = 0;
   while (q.pop(chain)) {
     q.pushUsed(chain.head, 0);
@@ -444,17 +398,17 @@ test('EVENT_IDX: interrupts follow used_event; avail_event asks for the next buf
   assert.equal(d.availEvent, 3); // written when the ring was found empty
   assert.equal(q.shouldInterrupt(), true); // used idx went 0 -> 3, past used_event 0
   d.usedEvent = 5; // not before the 6th entry
-  d.offer(3, 4);
+  d.makeAvailable(3, 4);
   while (q.pop(chain)) q.pushUsed(chain.head, 0);
   assert.equal(q.usedIdx, 5);
   assert.equal(q.shouldInterrupt(), false);
-  d.offer(5);
+  d.makeAvailable(5);
   q.pop(chain);
   q.pushUsed(chain.head, 0);
   assert.equal(q.shouldInterrupt(), true); // 5 -> 6 crosses used_event 5
   // Suppressed: avail_event is left alone.
   q.suppressNotifications(true);
-  d.offer(6);
+  d.makeAvailable(6);
   while (q.pop(chain)) q.pushUsed(chain.head, 0);
   assert.equal(d.availEvent, 5); // last written when the ring was found empty at 5
   q.suppressNotifications(false);
@@ -464,13 +418,13 @@ test('EVENT_IDX: interrupts follow used_event; avail_event asks for the next buf
 test('indices wrap around at 2^16', () => {
   const s = setup(4, { eventIdx: true });
   const { q, d, chain } = s;
-  d.desc(0, BUF, 4, VIRTQ_DESC_F_WRITE);
+  d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_WRITE);
   q.lastAvailIdx = 0xfffe;
   q.usedIdx = 0xfffe;
   q.shouldInterrupt(); // the driver has seen everything up to 0xfffe
   d.setAvailIdx(0xfffe);
   d.usedEvent = 0xffff;
-  d.offer(0, 0, 0);
+  d.makeAvailable(0, 0, 0);
   let n = 0;
   while (q.pop(chain)) {
     q.pushUsed(chain.head, 4);
@@ -485,8 +439,8 @@ test('indices wrap around at 2^16', () => {
 
 test('unpop returns a chain to the ring', () => {
   const { q, d, chain } = setup(4);
-  d.desc(2, BUF, 4, 0);
-  d.offer(2);
+  d.writeDescriptor(2, BUF, 4, 0);
+  d.makeAvailable(2);
   assert.equal(q.pop(chain), true);
   q.unpop();
   assert.equal(q.pop(chain), true);
@@ -495,8 +449,8 @@ test('unpop returns a chain to the ring', () => {
 
 test('queue state round-trips and re-validates the rings', () => {
   const a = setup(8, { eventIdx: true });
-  a.d.desc(0, BUF, 4, VIRTQ_DESC_F_WRITE);
-  a.d.offer(0, 0);
+  a.d.writeDescriptor(0, BUF, 4, VIRTQ_DESC_F_WRITE);
+  a.d.makeAvailable(0, 0);
   a.q.pop(a.chain);
   a.q.pushUsed(0, 4);
   a.q.shouldInterrupt();
@@ -519,15 +473,15 @@ test('queue state round-trips and re-validates the rings', () => {
 
 test('pop and push allocate nothing per descriptor (steady state)', () => {
   const { q, d, chain } = setup(256);
-  for (let i = 0; i < 255; i++) d.desc(i, BUF + 16 * i, 16, VIRTQ_DESC_F_NEXT, i + 1);
-  d.desc(255, BUF + 0x1000, 16, VIRTQ_DESC_F_WRITE);
+  for (let i = 0; i < 255; i++) d.writeDescriptor(i, BUF + 16 * i, 16, VIRTQ_DESC_F_NEXT, i + 1);
+  d.writeDescriptor(255, BUF + 0x1000, 16, VIRTQ_DESC_F_WRITE);
   // Warm up, growing the chain once.
-  d.offer(0);
+  d.makeAvailable(0);
   q.pop(chain);
   q.pushUsed(0, 0);
   const arrays = chain.addr;
   for (let r = 0; r < 50; r++) {
-    d.offer(0);
+    d.makeAvailable(0);
     assert.equal(q.pop(chain), true);
     assert.equal(chain.count, 256);
     q.pushUsed(chain.head, 0);
