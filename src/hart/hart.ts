@@ -260,7 +260,7 @@ export class Hart implements CodePageListener {
       this.jitState = memory.reserve(HART_STATE_BYTES);
       this.mapJitState();
       memory.addGrowListener(() => this.mapJitState());
-      this.jit = JitEngine.forMemory(memory, options.jit === true ? {} : options.jit); // shared by the machine's harts
+      this.jit = new JitEngine(this, memory, this.jitState, options.jit === true ? {} : options.jit);
       this.flushTlbAll();
     }
     this.reset();
@@ -356,7 +356,7 @@ export class Hart implements CodePageListener {
       let stepping = false;
       if (jit !== null) {
         if (jitSteps === 0) {
-          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase, this.iBase, this.jitState, this);
+          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase, this.iBase);
           if (r >= 0) {
             n = r;
             jitSteps = this.jitExit(jit);

@@ -34,11 +34,6 @@ export interface WasmTable {
   set(index: number, value: unknown): void;
 }
 
-/** A WebAssembly.Global of type i32. */
-export interface WasmGlobal {
-  value: number;
-}
-
 /** A compiled WebAssembly.Module (opaque). */
 export interface WasmModule {
   readonly __wasmModule?: never;
@@ -55,7 +50,6 @@ export type WasmImports = Record<string, Record<string, unknown>>;
 export interface WasmNamespace {
   Memory: new (descriptor: WasmMemoryDescriptor) => WasmMemory;
   Table: new (descriptor: WasmTableDescriptor) => WasmTable;
-  Global: new (descriptor: { value: 'i32'; mutable: boolean }, initial: number) => WasmGlobal;
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (module: WasmModule, imports: WasmImports) => WasmInstance;
   validate(bytes: Uint8Array): boolean;

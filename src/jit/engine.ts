@@ -21,10 +21,10 @@
 
 import { DECODED_PAGE_WORDS, SLOTS_PER_PAGE } from '../hart/decode.js';
 import type { PhysicalMemory } from '../hart/memory.js';
-import { wasmApi, type WasmGlobal, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
+import { wasmApi, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
 import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
 import {
-  G_STATE, MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, chainHelper, mulHelpers, slowPathHelpers,
+  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, chainHelper, mulHelpers, slowPathHelpers,
   translatePage,
 } from './translate.js';
 import { Code, T, assembleModule, type FuncDef } from './wasm.js';
@@ -86,15 +86,8 @@ export interface JitStats {
   lastError?: string;
 }
 
-/**
- * The dispatcher: sets the state global to the running hart's state area, then calls the
- * translated page entry at `index` of the shared table.
- */
-type DispatchFn = (index: number, slot: number, baseLo: number, baseHi: number, n: number, dBase: number,
-  state: number) => number;
-
-/** One engine per guest memory: translations are shared by all harts of a machine. */
-const engines = new WeakMap<PhysicalMemory, JitEngine>();
+/** The dispatcher: calls the translated page function at `index` of the shared table. */
+type DispatchFn = (index: number, slot: number, baseLo: number, baseHi: number, n: number, dBase: number) => number;
 
 /** A module of translations: alive while any of its pages' translations is. */
 interface ModuleRecord {
@@ -145,11 +138,6 @@ export class JitEngine {
   /** The page of the current interpreter visit when it runs code its translation does not cover. */
   private uncoveredVisit = -1;
   private ctl: Int32Array;
-  /** The hart running translated code now (callouts go to it), and its state area. */
-  private host: JitHost | null = null;
-  private lastState = 0;
-  /** The state global of every translation module (translate.ts G_STATE). */
-  private readonly stateGlobal: WasmGlobal;
   private readonly imports: Record<string, unknown>;
   /**
    * Every translated page function sits in this table; JS calls them all through one exported
@@ -172,20 +160,8 @@ export class JitEngine {
   private readonly chainPages: number;
   private chain: Int32Array;
 
-  /**
-   * The engine of `mem`, made on first use with `options` (later callers share it, whatever their
-   * options). Reserves its arena areas then: call it before the harts run.
-   */
-  static forMemory(mem: PhysicalMemory, options: JitOptions = {}): JitEngine {
-    let e = engines.get(mem);
-    if (e === undefined) {
-      e = new JitEngine(mem, options);
-      engines.set(mem, e);
-    }
-    return e;
-  }
-
-  private constructor(private readonly mem: PhysicalMemory, options: JitOptions) {
+  constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
+    options: JitOptions = {}) {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 50_000);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
@@ -197,9 +173,9 @@ export class JitEngine {
     this.chain = new Int32Array(mem.arena, this.chainBase, this.chainPages); // after the last reserve
     for (let i = capacity - 1; i >= 0; i--) this.freeMaps.push(i);
     this.decodeAhead = options.decodeAhead === true;
-    this.ctl = mem.i32;
+    this.ctl = new Int32Array(mem.arena, state, 256);
     mem.addGrowListener(() => {
-      this.ctl = mem.i32;
+      this.ctl = new Int32Array(mem.arena, state, 256);
       this.chain = new Int32Array(mem.arena, this.chainBase, this.chainPages);
     });
     // Code written over: its translation goes at once, so no translated page chains into it.
@@ -211,19 +187,15 @@ export class JitEngine {
     });
     this.imports = {
       mem: mem.wasmMemory,
-      ld: (a: number, b: number, c: number, d: number, e: number) => (this.host as JitHost).jitLoad(a, b, c, d, e),
+      ld: (a: number, b: number, c: number, d: number, e: number) => host.jitLoad(a, b, c, d, e),
       st: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) =>
-        (this.host as JitHost).jitStore(a, b, c, d, e, f, g),
+        host.jitStore(a, b, c, d, e, f, g),
       slow: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) =>
-        (this.host as JitHost).jitSlow(a, b, c, d, e, f, g),
+        host.jitSlow(a, b, c, d, e, f, g),
     };
-    this.stateGlobal = new wasmApi.Global({ value: 'i32', mutable: true }, 0);
-    this.imports.st_base = this.stateGlobal;
     this.table = new wasmApi.Table({ element: 'anyfunc', initial: 0 });
     this.imports.table = this.table;
     const body = new Code();
-    body.get(6);
-    body.globalSet(G_STATE);
     for (let i = 1; i <= 5; i++) body.get(i);
     body.get(0);
     body.callIndirect(0);
@@ -231,15 +203,14 @@ export class JitEngine {
     const bytes = assembleModule({
       types: [
         { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
-        { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+        { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
       ],
       importFuncs: [],
       importTable: { module: 'h', name: 'table', min: 0 },
-      importGlobal: { module: 'h', name: 'st_base' },
       funcs: [{ type: 1, locals: [], body }],
       exports: [{ name: 'run', func: 0 }],
     });
-    const run = new wasmApi.Instance(new wasmApi.Module(bytes), { h: { table: this.table, st_base: this.stateGlobal } }).exports.run;
+    const run = new wasmApi.Instance(new wasmApi.Module(bytes), { h: { table: this.table } }).exports.run;
     if (typeof run !== 'function') throw new Error('JIT dispatcher lacks its export');
     this.dispatch = run as DispatchFn;
   }
@@ -251,7 +222,7 @@ export class JitEngine {
    * inside a block (interpret `steps` instructions one by one, then enter again).
    */
   enter(code: Int32Array, page: number, baseLo: number, baseHi: number, slot: number, n: number,
-    dBase: number, iBase: number, state: number, host: JitHost): number {
+    dBase: number, iBase: number): number {
     let t = this.pages[page];
     if (t === undefined) {
       const heat = page < this.heat.length ? this.heat[page] : 0;
@@ -280,19 +251,16 @@ export class JitEngine {
       this.uncoveredVisit = page;
       return -1;
     }
-    const ctl = this.ctl;
-    ctl[(state + HS_IBASE) >> 2] = iBase;
-    this.host = host;
-    this.lastState = state;
-    const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase, state);
+    this.ctl[HS_IBASE >> 2] = iBase;
+    const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);
     this.stats.executed += n - r;
-    if (ctl[(state + HS_EXIT_KIND) >> 2] === JitExit.Miss) {
+    if (this.ctl[HS_EXIT_KIND >> 2] === JitExit.Miss) {
       // An in-page jump to an instruction that starts no block, in the page that ran last (control
       // may have chained on from the entered page). Outside every block, the next entry finds it
       // uncovered; inside one, it becomes an entry point after a few times.
-      const last = ctl[(state + HS_CUR_PAGE) >> 2];
+      const last = this.ctl[HS_CUR_PAGE >> 2];
       const lt = this.pages[last];
-      const target = (ctl[(state + HS_EXIT_PC) >> 2] & 0xfff) >> 1;
+      const target = (this.ctl[HS_EXIT_PC >> 2] & 0xfff) >> 1;
       if (lt !== undefined && lt.covered[target] !== 0) this.noteInnerMiss(last, lt, target);
     }
     return r;
@@ -300,13 +268,13 @@ export class JitEngine {
 
   /** Exit report of the last run of translated code. */
   get exitKind(): JitExit {
-    return this.ctl[(this.lastState + HS_EXIT_KIND) >> 2];
+    return this.ctl[HS_EXIT_KIND >> 2];
   }
   get exitPcLo(): number {
-    return this.ctl[(this.lastState + HS_EXIT_PC) >> 2];
+    return this.ctl[HS_EXIT_PC >> 2];
   }
   get exitPcHi(): number {
-    return this.ctl[((this.lastState + HS_EXIT_PC) >> 2) + 1];
+    return this.ctl[(HS_EXIT_PC >> 2) + 1];
   }
 
   /** The interpreter ran `count` instructions in `page`. */
@@ -412,8 +380,8 @@ export class JitEngine {
     funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: helpers.mulhu });
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulh });
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
-    funcs.push(chainHelper(this.chainBase, this.chainPages));
-    funcs.push(...slowPathHelpers());
+    funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
+    funcs.push(...slowPathHelpers(this.state));
     const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array; fn: number }[] = [];
     const batch = new Set(list);
     for (const p of list) {
@@ -423,7 +391,8 @@ export class JitEngine {
       if (p === page) hints.push(slot);
       const map = this.pages[p]?.map ?? this.allocMap(batch);
       const fn = 3 + funcs.length; // after the three imported functions
-      const tr = translatePage(c, mem.u16, p << 12, this.mapPool + map * MAP_BYTES, hints, this.decodeAhead, fn);
+      const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
+        this.decodeAhead, fn);
       if (tr.blocks === 0) {
         if (this.pages[p] === undefined) this.freeMaps.push(map);
         continue;
@@ -442,7 +411,6 @@ export class JitEngine {
       types: MODULE_TYPES,
       importMemory: { module: 'h', name: 'mem', minPages: 0 },
       importTable: { module: 'h', name: 'table', min: 0 },
-      importGlobal: { module: 'h', name: 'st_base' },
       importFuncs: [
         { module: 'h', name: 'ld', type: TYPE_ENTRY },
         { module: 'h', name: 'st', type: TYPE_CALLOUT },

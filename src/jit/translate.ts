@@ -43,13 +43,6 @@ import {
 } from './layout.js';
 import { Code, T, W, type FuncDef, type FuncType } from './wasm.js';
 
-/**
- * Global 0 of every translation module: the arena offset of the running hart's state area
- * (layout.ts), set by the engine's dispatcher on each entry. Translated code addresses registers,
- * TLB and exit report relative to it, so one translation serves every hart of the machine.
- */
-export const G_STATE = 0;
-
 // ---- function indices inside a translation module (see engine.ts) ----
 export const FN_LOAD = 0; // import: (pcLo, pcHi, addrLo, addrHi, op) -> JitCall
 export const FN_STORE = 1; // import: (pcLo, pcHi, addrLo, addrHi, size, valLo, valHi) -> JitCall
@@ -130,7 +123,7 @@ function words(o: Code, l: number): void {
  * FN_LOAD_SLOW ... FN_EXIT_STATUS, in that order): shared by all blocks, so a block carries only a
  * call and a status test for each.
  */
-export function slowPathHelpers(): FuncDef[] {
+export function slowPathHelpers(state: number): FuncDef[] {
   // loadSlow(addr, pc, op | rd << 8): the hart's load; on success (Ok or Stop) x[rd] = the value.
   const ld = new Code();
   words(ld, 1);
@@ -156,11 +149,9 @@ export function slowPathHelpers(): FuncDef[] {
   ld.get(4);
   ld.i32(3);
   ld.op(W.I32Shl);
-  ld.globalGet(G_STATE);
-  ld.op(W.I32Add);
-  ld.globalGet(G_STATE);
-  ld.mem(W.I64Load, 3, HS_LOAD);
-  ld.mem(W.I64Store, 3, HS_X);
+  ld.i32(0);
+  ld.mem(W.I64Load, 3, state + HS_LOAD);
+  ld.mem(W.I64Store, 3, state + HS_X);
   ld.op(W.End);
   ld.get(3);
   ld.op(W.End);
@@ -184,11 +175,11 @@ export function slowPathHelpers(): FuncDef[] {
   ex.i32(JitCall.PcSet);
   ex.op(W.I32Ne);
   ex.if();
-  ex.globalGet(G_STATE);
+  ex.i32(0);
   ex.get(1);
-  ex.mem(W.I64Store, 3, HS_EXIT_PC);
+  ex.mem(W.I64Store, 3, state + HS_EXIT_PC);
   ex.op(W.End);
-  ex.globalGet(G_STATE);
+  ex.i32(0);
   ex.get(0);
   ex.i32(JitCall.PcSet);
   ex.op(W.I32Eq);
@@ -197,7 +188,7 @@ export function slowPathHelpers(): FuncDef[] {
   ex.op(W.Else);
   ex.i32(JitExit.Leave);
   ex.op(W.End);
-  ex.mem(W.I32Store, 2, HS_EXIT_KIND);
+  ex.mem(W.I32Store, 2, state + HS_EXIT_KIND);
   ex.get(2);
   ex.op(W.End);
   return [
@@ -225,7 +216,7 @@ export const MAP_TABLE_INDEX = 2 * SLOTS_PER_PAGE;
  * `chainBase` is the arena offset of an i32 per arena page below `chainPages`: the arena offset of
  * the page's block map, or 0.
  */
-export function chainHelper(chainBase: number, chainPages: number): FuncDef {
+export function chainHelper(state: number, chainBase: number, chainPages: number): FuncDef {
   const T_ARG = 0;
   const N_ARG = 1;
   const DTAG_ARG = 2;
@@ -241,15 +232,13 @@ export function chainHelper(chainBase: number, chainPages: number): FuncDef {
   o.op(W.I32WrapI64);
   o.i32(JIT_TLB_SIZE - 1);
   o.op(W.I32And);
-  o.globalGet(G_STATE);
-  o.mem(W.I32Load, 2, HS_IBASE);
+  o.i32(0);
+  o.mem(W.I32Load, 2, state + HS_IBASE);
   o.op(W.I32Add);
   o.i32(3);
   o.op(W.I32Shl);
   o.tee(IDX);
-  o.globalGet(G_STATE);
-  o.op(W.I32Add);
-  o.mem(W.F64Load, 3, HS_TLB_XTAG);
+  o.mem(W.F64Load, 3, state + HS_TLB_XTAG);
   o.get(VPN);
   o.op(W.F64ConvertI64S);
   o.op(W.F64Eq);
@@ -258,9 +247,7 @@ export function chainHelper(chainBase: number, chainPages: number): FuncDef {
   o.get(IDX);
   o.i32(1);
   o.op(W.I32ShrU);
-  o.globalGet(G_STATE);
-  o.op(W.I32Add);
-  o.mem(W.I32Load, 2, HS_TLB_XOFF);
+  o.mem(W.I32Load, 2, state + HS_TLB_XOFF);
   o.i32(12);
   o.op(W.I32ShrU);
   o.tee(MAP);
@@ -294,9 +281,7 @@ export function chainHelper(chainBase: number, chainPages: number): FuncDef {
   o.op(W.I64ShrU);
   o.op(W.I32WrapI64);
   o.get(N_ARG);
-  o.get(DTAG_ARG); // the state's address plus the set's tag offset: back to the set's entry index
-  o.globalGet(G_STATE);
-  o.op(W.I32Sub);
+  o.get(DTAG_ARG);
   o.i32(3);
   o.op(W.I32ShrU);
   o.get(MAP);
@@ -307,12 +292,12 @@ export function chainHelper(chainBase: number, chainPages: number): FuncDef {
   o.op(W.End);
   o.op(W.End);
   // No translation to enter: leave at the target.
-  o.globalGet(G_STATE);
+  o.i32(0);
   o.get(T_ARG);
-  o.mem(W.I64Store, 3, HS_EXIT_PC);
-  o.globalGet(G_STATE);
+  o.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  o.i32(0);
   o.i32(JitExit.Leave);
-  o.mem(W.I32Store, 2, HS_EXIT_KIND);
+  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
   o.get(N_ARG);
   o.op(W.End);
   return { type: TYPE_CHAIN, locals: [[1, T.I64], [3, T.I32]], body: o };
@@ -482,15 +467,15 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
 }
 
 /**
- * Translates a decoded page at `pageOffset` in the arena. The code addresses the running hart's
- * state area (layout.ts) through global G_STATE; `blockMap` is the arena offset where the caller keeps the result's
+ * Translates a decoded page at `pageOffset` in the arena. `state` is the arena offset of the
+ * hart's state area (layout.ts); `blockMap` the arena offset where the caller keeps the result's
  * `blockOf` as int16 (read by in-page `jalr`); `hints` are extra entry slots (see findBlocks for
  * `decodeAhead`).
  */
-export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number,
+export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
   blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
-  const funcs = new PageCodegen(code, blockMap, blocks, fnBase, pageOffset >>> 12).emit();
+  const funcs = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12).emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
   let instructions = 0;
@@ -513,6 +498,7 @@ class PageCodegen {
 
   constructor(
     private readonly code: Int32Array,
+    private readonly state: number,
     private readonly blockMap: number,
     private readonly blocks: Block[],
     private readonly fnBase: number,
@@ -540,13 +526,14 @@ class PageCodegen {
   /** The page's functions: entry, dispatcher, one per block. */
   emit(): FuncDef[] {
     const m = this.blocks.length;
+    const s = this.state;
 
     // Entry: notes the page (for the engine's exit bookkeeping); the page's virtual base and the
     // data TLB set from the caller's words; then dispatch.
     const entry = new Code();
-    entry.globalGet(G_STATE);
+    entry.i32(0);
     entry.i32(this.arenaPage);
-    entry.mem(W.I32Store, 2, HS_CUR_PAGE);
+    entry.mem(W.I32Store, 2, s + HS_CUR_PAGE);
     entry.get(P_BLOCK);
     entry.get(P_BASE_LO);
     entry.op(W.I64ExtendI32U);
@@ -559,13 +546,9 @@ class PageCodegen {
     entry.get(P_DBASE);
     entry.i32(3);
     entry.op(W.I32Shl);
-    entry.globalGet(G_STATE);
-    entry.op(W.I32Add);
     entry.get(P_DBASE);
     entry.i32(2);
     entry.op(W.I32Shl);
-    entry.globalGet(G_STATE);
-    entry.op(W.I32Add);
     entry.returnCall(this.dispatchFn);
     entry.op(W.End);
 
@@ -587,12 +570,12 @@ class PageCodegen {
       d.returnCall(this.blockFn(i));
     }
     d.op(W.End); // $default: no such block (callers never ask for one); leave at the page
-    d.globalGet(G_STATE);
+    d.i32(0);
     d.get(D_BASE);
-    d.mem(W.I64Store, 3, HS_EXIT_PC);
-    d.globalGet(G_STATE);
+    d.mem(W.I64Store, 3, s + HS_EXIT_PC);
+    d.i32(0);
     d.i32(JitExit.Miss);
-    d.mem(W.I32Store, 2, HS_EXIT_KIND);
+    d.mem(W.I32Store, 2, s + HS_EXIT_KIND);
     d.get(D_N);
     d.op(W.End);
 
@@ -623,8 +606,8 @@ class PageCodegen {
       this.out.i64(0);
       return;
     }
-    this.out.globalGet(G_STATE);
-    this.out.mem(W.I64Load, 3, HS_X + 8 * r);
+    this.out.i32(0);
+    this.out.mem(W.I64Load, 3, this.state + HS_X + 8 * r);
   }
 
   /** Pops the value on the stack into register r (dropping it for x0). */
@@ -634,9 +617,9 @@ class PageCodegen {
       return;
     }
     this.out.set(L_T2);
-    this.out.globalGet(G_STATE);
+    this.out.i32(0);
     this.out.get(L_T2);
-    this.out.mem(W.I64Store, 3, HS_X + 8 * r);
+    this.out.mem(W.I64Store, 3, this.state + HS_X + 8 * r);
   }
 
   /** Pushes base + byte offset (an i64). */
@@ -655,15 +638,16 @@ class PageCodegen {
    */
   private exit(kind: JitExit, byteOffset: number | 'T1' | null, adj: number): void {
     const o = this.out;
+    const s = this.state;
     if (byteOffset !== null) {
-      o.globalGet(G_STATE);
+      o.i32(0);
       if (byteOffset === 'T1') o.get(L_T1);
       else this.pcAt(byteOffset);
-      o.mem(W.I64Store, 3, HS_EXIT_PC);
+      o.mem(W.I64Store, 3, s + HS_EXIT_PC);
     }
-    o.globalGet(G_STATE);
+    o.i32(0);
     o.i32(kind);
-    o.mem(W.I32Store, 2, HS_EXIT_KIND);
+    o.mem(W.I32Store, 2, s + HS_EXIT_KIND);
     o.get(L_N);
     if (adj !== 0) {
       o.i32(adj);
@@ -1031,7 +1015,7 @@ class PageCodegen {
     o.op(W.I32And);
     o.get(L_DTAG);
     o.op(W.I32Add);
-    o.mem(W.F64Load, 3, tagOff); // L_DTAG holds the state's address plus the set's offset
+    o.mem(W.F64Load, 3, this.state + tagOff);
     o.get(L_ADDR);
     o.i64(12);
     o.op(W.I64ShrS);
@@ -1056,7 +1040,7 @@ class PageCodegen {
     o.op(W.I32And);
     o.get(L_DOFF);
     o.op(W.I32Add);
-    o.mem(W.I32Load, 2, offOff);
+    o.mem(W.I32Load, 2, this.state + offOff);
     o.get(L_LO);
     o.i32(0xfff);
     o.op(W.I32And);

@@ -33,8 +33,6 @@ export const enum W {
   LocalGet = 0x20,
   LocalSet = 0x21,
   LocalTee = 0x22,
-  GlobalGet = 0x23,
-  GlobalSet = 0x24,
   I32Load = 0x28,
   I64Load = 0x29,
   F64Load = 0x2b,
@@ -220,14 +218,6 @@ export class Code extends ByteWriter {
     this.byte(W.LocalSet);
     this.u32(local);
   }
-  globalGet(index: number): void {
-    this.byte(W.GlobalGet);
-    this.u32(index);
-  }
-  globalSet(index: number): void {
-    this.byte(W.GlobalSet);
-    this.u32(index);
-  }
   tee(local: number): void {
     this.byte(W.LocalTee);
     this.u32(local);
@@ -310,8 +300,6 @@ export interface ModuleDef {
   importMemory?: { module: string; name: string; minPages: number };
   /** An imported table of functions (module, name, minimum size). */
   importTable?: { module: string; name: string; min: number };
-  /** An imported mutable i32 global (global index 0). */
-  importGlobal?: { module: string; name: string };
   funcs: FuncDef[];
   /** Exported functions: name and function index (imports first). */
   exports: { name: string; func: number }[];
@@ -341,15 +329,7 @@ export function assembleModule(m: ModuleDef): Uint8Array {
   section(out, 1, types);
 
   const imports = new ByteWriter();
-  imports.u32(m.importFuncs.length + (m.importMemory === undefined ? 0 : 1) + (m.importTable === undefined ? 0 : 1) +
-    (m.importGlobal === undefined ? 0 : 1));
-  if (m.importGlobal !== undefined) {
-    imports.name(m.importGlobal.module);
-    imports.name(m.importGlobal.name);
-    imports.byte(0x03);
-    imports.byte(T.I32);
-    imports.byte(0x01); // mutable
-  }
+  imports.u32(m.importFuncs.length + (m.importMemory === undefined ? 0 : 1) + (m.importTable === undefined ? 0 : 1));
   if (m.importTable !== undefined) {
     imports.name(m.importTable.module);
     imports.name(m.importTable.name);
