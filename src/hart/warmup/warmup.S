@@ -136,6 +136,14 @@ pairs:
   blt a1, a0, 1f
 1:
   jal ra, leaf
+  jal ra, farleaf          # a jal and a branch that leave the page
+  beq zero, zero, farjump
+farback:
+  li t3, 0x7fffffff7fffffff
+  mul t4, t3, t3           # partial products whose sums overflow 31-bit integers
+  mulh t5, t3, t3
+  mulhu t6, t3, t3
+  mulhsu t4, t3, t3
   lla t0, leaf
   jalr ra, 0(t0)
   .option rvc
@@ -293,11 +301,30 @@ smode:
   csrs sstatus, t0
   csrc sstatus, t0
   sfence.vma
+  lla t0, buf              # first accesses after the flush: the slow path of every width
+  lb a2, 1(t0)
+  sfence.vma
+  lbu a2, 1(t0)
+  sfence.vma
+  lh a2, 2(t0)
+  sfence.vma
+  lhu a2, 2(t0)
+  sfence.vma
+  lw a2, 4(t0)
+  sfence.vma
+  lwu a2, 4(t0)
+  sfence.vma
+  sb a2, 1(t0)
+  sfence.vma
+  sh a2, 2(t0)
+  sfence.vma
+  sw a2, 4(t0)
   li t1, 0x40000000        # unmapped: a load page fault, handled in S mode
   ld a6, 0(t1)
   sd a6, 0(t1)
   li t1, 0x8000000000000000 # not canonical: a page fault from a large high address word
   ld a6, 0(t1)
+  sd a6, 0(t1)
   # the same code at its kernel-like high alias: fetch, loads and stores with high address words
   li t1, 0xffffffff00000000
   lla t0, high
@@ -363,6 +390,12 @@ trap_s:
   addi s4, s4, 4
   csrw sepc, s4
   sret
+
+farleaf:                   # on the second page: reached by jal from the first
+  addi a0, a0, 1
+  ret
+farjump:                   # reached by a branch from the first page; jumps back
+  j farback
 
   .section .data
   .balign 8
