@@ -13,6 +13,7 @@
 import { formatHelp, type CommandSpec, type OptionSpec, type ParsedArgs, UsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, type CliIo, type Subcommand } from './command.js';
 import { MonitorError, NodeSnapshotDir, parseMonitorAddress, QmpClient, QmpClientError } from '../monitor/index.js';
+import { formatClock, formatDate, formatSize } from '../monitor/commands.js';
 import {
   deleteSnapshotOffline, loadMetadata, renderTree, SnapshotError, SNAPSHOT_METADATA_FILE, type SnapshotMetadata,
 } from '../vmstate/index.js';
@@ -162,23 +163,4 @@ async function viaMonitor(address: string, commandLine: string, io: CliIo): Prom
   } finally {
     client.close();
   }
-}
-
-function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1 << 30) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
-  return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
-}
-
-function formatDate(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-function formatClock(ns: number): string {
-  const totalMs = Math.floor(ns / 1e6);
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  return `${p(Math.floor(totalMs / 3_600_000))}:${p(Math.floor(totalMs / 60_000) % 60)}:${p(Math.floor(totalMs / 1000) % 60)}.${p(totalMs % 1000, 3)}`;
 }

@@ -472,20 +472,23 @@ export function defaultSnapshotName(d: Date): string {
   return `vm-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-function formatSize(bytes: number): string {
+/** A snapshot size as QEMU's `info snapshots` shows it (B, KiB, MiB, GiB). */
+export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KiB`;
   if (bytes < 1 << 30) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
   return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
 }
 
-function formatDate(ms: number): string {
+/** YYYY-MM-DD hh:mm:ss in local time. */
+export function formatDate(ms: number): string {
   const d = new Date(ms);
   const p = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-function formatClock(ns: number): string {
+/** A VM clock in nanoseconds as hh:mm:ss.mmm. */
+export function formatClock(ns: number): string {
   const totalMs = Math.floor(ns / 1e6);
   const h = Math.floor(totalMs / 3_600_000);
   const m = Math.floor(totalMs / 60_000) % 60;
