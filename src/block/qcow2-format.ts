@@ -291,7 +291,7 @@ export function parseHeader(name: string, first: Uint8Array, fileSize: number): 
       throw corrupt(name, 'the backing file name is outside the header cluster');
     }
     if (h.backingFileOffset < h.headerLength) throw corrupt(name, 'the backing file name overlaps the header');
-    h.backingFile = utf8(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize));
+    h.backingFile = decodeUtf8(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize));
   }
   return h;
 }
@@ -443,8 +443,8 @@ export function parseSnapshotTable(
     if (extra >= 8) vmStateSize = readU64(v, at + 40) ?? vmStateSize;
     if (extra >= 16) diskSize = readU64(v, at + 48);
     out.push({
-      id: utf8(buf.subarray(at + 40 + extra, at + 40 + extra + idLen)),
-      name: utf8(buf.subarray(at + 40 + extra + idLen, end)),
+      id: decodeUtf8(buf.subarray(at + 40 + extra, at + 40 + extra + idLen)),
+      name: decodeUtf8(buf.subarray(at + 40 + extra + idLen, end)),
       l1TableOffset,
       l1Size,
       dateSeconds: v.getUint32(at + 16),
@@ -470,6 +470,3 @@ function latin1Bytes(s: string): Uint8Array {
   return out;
 }
 
-function utf8(b: Uint8Array): string {
-  return decodeUtf8(b);
-}

@@ -20,6 +20,8 @@
  * another tool's numbering by allocating in the same order.
  */
 
+import { encodeUtf8 } from '../block/utf8.js';
+
 export const FDT_MAGIC = 0xd00dfeed;
 export const FDT_VERSION = 17;
 export const FDT_LAST_COMP_VERSION = 16;
@@ -129,7 +131,7 @@ export class FdtNode {
   setStringList(name: string, values: readonly string[]): this {
     const parts = values.map((s) => {
       if (s.includes('\0')) throw new FdtError('EINVAL', `property '${name}' holds a string with a NUL`);
-      return utf8(s);
+      return encodeUtf8(s);
     });
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
     let at = 0;
@@ -182,7 +184,7 @@ export class FdtBuilder {
     const structure = new ByteWriter();
     const emitNode = (node: FdtNode): void => {
       structure.u32(FDT_BEGIN_NODE);
-      structure.bytes(utf8(node.name));
+      structure.bytes(encodeUtf8(node.name));
       structure.u8(0);
       structure.align(4);
       for (const p of node.properties) {
@@ -190,7 +192,7 @@ export class FdtBuilder {
         if (off === undefined) {
           off = strings.length;
           nameOffsets.set(p.name, off);
-          strings.bytes(utf8(p.name));
+          strings.bytes(encodeUtf8(p.name));
           strings.u8(0);
         }
         structure.u32(FDT_PROP);
@@ -298,17 +300,4 @@ function checkU64(what: string, v: number | bigint): bigint {
   }
   if (v < 0n || v >= 1n << 64n) throw new FdtError('EINVAL', `${what}: ${v} is not an unsigned 64-bit integer`);
   return v;
-}
-
-/** UTF-8 encoding without TextEncoder (the core compiles with no DOM or Node globals). */
-export function utf8(s: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of s) {
-    const c = ch.codePointAt(0) ?? 0;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-  }
-  return Uint8Array.from(out);
 }

@@ -57,7 +57,7 @@
 import type { PhysicalMemory } from '../../hart/memory.js';
 import type { BlockBackend } from '../../block/backend.js';
 import { DescriptorChain } from './queue.js';
-import { VIRTIO_ID_BLOCK, type VirtioDevice, type VirtioTransport } from './mmio.js';
+import { VIRTIO_ID_BLOCK, readConfigLe, type VirtioDevice, type VirtioTransport } from './mmio.js';
 import { DeviceStateError, intField, parseU64, rejectUnknownFields, stateRecord } from '../device-state.js';
 
 /** Feature bits (§5.2.3). */
@@ -253,9 +253,7 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   readConfig(offset: number, size: number): number {
-    let v = 0;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8) | this.config[offset + i];
-    return v >>> 0;
+    return readConfigLe((i) => this.config[i], offset, size);
   }
 
   writeConfig(offset: number, size: number, value: number): void {

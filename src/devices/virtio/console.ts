@@ -21,7 +21,7 @@
 
 import type { PhysicalMemory } from '../../hart/memory.js';
 import { DescriptorChain } from './queue.js';
-import { VIRTIO_ID_CONSOLE, type VirtioDevice, type VirtioTransport } from './mmio.js';
+import { VIRTIO_ID_CONSOLE, readConfigLe, type VirtioDevice, type VirtioTransport } from './mmio.js';
 import { DeviceStateError, intField, rejectUnknownFields, stateRecord } from '../device-state.js';
 
 export const VIRTIO_CONSOLE_F_SIZE = 1n << 0n;
@@ -116,10 +116,7 @@ export class VirtioConsole implements VirtioDevice {
   }
 
   readConfig(offset: number, size: number): number {
-    // Little-endian bytes of the 12-byte config struct.
-    let v = 0;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8) | this.configByte(offset + i);
-    return v >>> 0;
+    return readConfigLe((i) => this.configByte(i), offset, size); // the 12-byte config struct
   }
 
   writeConfig(offset: number, size: number, value: number): void {

@@ -127,6 +127,13 @@ export interface VirtioTransport {
   deviceError(message: string): void;
 }
 
+/** `size` bytes (1, 2 or 4) of config space from `offset`, little-endian, as readConfig returns them. */
+export function readConfigLe(byteAt: (offset: number) => number, offset: number, size: number): number {
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = (v << 8) | byteAt(offset + i);
+  return v >>> 0;
+}
+
 /** A virtio device model hosted by a transport. */
 export interface VirtioDevice {
   readonly deviceId: number;

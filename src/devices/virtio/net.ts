@@ -48,7 +48,7 @@
 import type { PhysicalMemory } from '../../hart/memory.js';
 import type { NetBackend, NetStats } from '../../net/backend.js';
 import { DescriptorChain, type Virtqueue } from './queue.js';
-import { VIRTIO_ID_NET, type VirtioDevice, type VirtioTransport } from './mmio.js';
+import { VIRTIO_ID_NET, readConfigLe, type VirtioDevice, type VirtioTransport } from './mmio.js';
 import { DeviceStateError, boolField, rejectUnknownFields, stateRecord } from '../device-state.js';
 
 /** Feature bits (§5.1.3). */
@@ -262,9 +262,7 @@ export class VirtioNet implements VirtioDevice {
   }
 
   readConfig(offset: number, size: number): number {
-    let v = 0;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8) | this.configByte(offset + i);
-    return v >>> 0;
+    return readConfigLe((i) => this.configByte(i), offset, size);
   }
 
   writeConfig(_offset: number, _size: number, _value: number): void {
