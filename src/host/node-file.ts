@@ -15,11 +15,12 @@
  * processes only: QEMU's own OFD byte-range locks are not visible to it, nor it to QEMU.
  */
 
-import { constants, unlinkSync } from 'node:fs';
-import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
+import { breakStaleLock, createLockFile, lockContent, ownerGone, parseLock, removeLockFile } from './lock-file.js';
 import { BlockError, openImage, type BlockFile, type Image, type ImageFormat, type OpenBacking } from '../block/index.js';
 
 export interface NodeFileOptions {
@@ -154,72 +155,40 @@ export function hostError(path: string, e: unknown): Error {
 
 async function acquireLock(path: string): Promise<[string, string]> {
   const lockPath = resolve(`${path}.lock`); // absolute: the same image by any relative name
-  const content = `${process.pid} ${hostname()}\n`;
+  const content = lockContent();
   for (let attempt = 0; attempt < 5; attempt++) {
+    let taken: boolean;
     try {
-      const h = await open(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
-      try {
-        await h.writeFile(content);
-      } finally {
-        await h.close();
-      }
+      taken = await createLockFile(lockPath, content);
+    } catch (e) {
+      throw new BlockError('ELOCKED', `${path}: cannot create the lock file ${lockPath} (${hostError(lockPath, e).message.replace(`${lockPath}: `, '')})`);
+    }
+    if (taken) {
       heldLocks.add(lockPath);
       installExitHook();
       return [lockPath, content];
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 'EEXIST') {
-        throw new BlockError('ELOCKED', `${path}: cannot create the lock file ${lockPath} (${hostError(lockPath, e).message.replace(`${lockPath}: `, '')})`);
-      }
     }
     const seen = await readFile(lockPath, 'utf8').catch(() => undefined);
     if (seen === undefined) continue; // removed meanwhile: retry
     const owner = parseLock(seen);
-    if (owner === undefined || !isStale(owner, lockPath)) {
+    // Our own pid in a lock we do not hold: an earlier process that had our pid.
+    const stale = owner !== undefined &&
+      (owner.pid === process.pid && owner.host === hostname() ? !heldLocks.has(lockPath) : ownerGone(owner));
+    if (!stale) {
       const who = owner === undefined ? 'another process' : `process ${owner.pid} on ${owner.host}`;
       throw new BlockError(
         'ELOCKED',
         `${path}: the image is in use for writing by ${who}; if it is not, remove ${lockPath}`,
       );
     }
-    // Stale: move it aside atomically, make sure what we moved is the stale lock, then retry.
-    const aside = `${lockPath}.stale.${process.pid}.${Date.now()}`;
-    try {
-      await rename(lockPath, aside);
-    } catch {
-      continue;
-    }
-    const moved = await readFile(aside, 'utf8').catch(() => undefined);
-    if (moved !== seen) {
-      // We raced with a process that had just taken the lock: put it back.
-      await rename(aside, lockPath).catch(() => undefined);
-      continue;
-    }
-    await unlink(aside).catch(() => undefined);
+    await breakStaleLock(lockPath, seen);
   }
   throw new BlockError('ELOCKED', `${path}: could not take the image lock ${lockPath} (contended)`);
 }
 
-function parseLock(text: string): { pid: number; host: string } | undefined {
-  const m = /^(\d+) (\S+)\n?$/.exec(text);
-  if (m === null) return undefined;
-  return { pid: Number(m[1]), host: m[2] };
-}
-
-function isStale(owner: { pid: number; host: string }, lockPath: string): boolean {
-  if (owner.host !== hostname()) return false;
-  if (owner.pid === process.pid) return !heldLocks.has(lockPath); // an earlier process with our pid
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as { code?: unknown }).code === 'ESRCH';
-  }
-}
-
 async function releaseLock(lockPath: string, content: string): Promise<void> {
   heldLocks.delete(lockPath);
-  const now = await readFile(lockPath, 'utf8').catch(() => undefined);
-  if (now === content) await unlink(lockPath).catch(() => undefined);
+  await removeLockFile(lockPath, content);
 }
 
 function installExitHook(): void {

@@ -10,14 +10,13 @@
  * longer exists on this host is taken over.
  */
 
-import { constants } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { createQcow2, type Image, type ImageFormat } from '../block/index.js';
 import { NodeBlockFile, openImageFile } from '../host/node-file.js';
+import { breakStaleLock, createLockFile, lockContent, ownerGone, parseLock, removeLockFile } from '../host/lock-file.js';
 import { SNAPSHOT_METADATA_FILE, type SnapshotDirHost } from '../vmstate/index.js';
 
 /** How long an operation waits for another process's metadata lock. */
@@ -126,31 +125,14 @@ export class NodeSnapshotDir implements SnapshotDirHost {
   async lock(): Promise<() => Promise<void>> {
     await mkdir(this.dir, { recursive: true });
     const lockPath = join(this.dir, `${SNAPSHOT_METADATA_FILE}.lock`);
-    const content = `${process.pid} ${hostname()}\n`;
+    const content = lockContent();
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
-      try {
-        const h = await open(lockPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
-        try {
-          await h.writeFile(content);
-        } finally {
-          await h.close();
-        }
-        return async () => {
-          const now = await readFile(lockPath, 'utf8').catch(() => undefined);
-          if (now === content) await unlink(lockPath).catch(() => undefined);
-        };
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== 'EEXIST') throw e;
-      }
+      if (await createLockFile(lockPath, content)) return () => removeLockFile(lockPath, content);
       const seen = await readFile(lockPath, 'utf8').catch(() => undefined);
-      if (seen !== undefined && isStale(seen)) {
-        // Move it aside atomically, and make sure what we moved is the stale lock.
-        const aside = `${lockPath}.stale.${process.pid}`;
-        await rename(lockPath, aside).catch(() => undefined);
-        const moved = await readFile(aside, 'utf8').catch(() => undefined);
-        if (moved !== undefined && moved !== seen) await rename(aside, lockPath).catch(() => undefined);
-        else await unlink(aside).catch(() => undefined);
+      const owner = seen === undefined ? undefined : parseLock(seen);
+      if (seen !== undefined && owner !== undefined && owner.pid !== process.pid && ownerGone(owner)) {
+        await breakStaleLock(lockPath, seen);
         continue;
       }
       if (Date.now() > deadline) {
@@ -162,20 +144,6 @@ export class NodeSnapshotDir implements SnapshotDirHost {
 
   nowMs(): number {
     return Date.now();
-  }
-}
-
-/** A lock whose process is gone (same host, no such pid). */
-function isStale(text: string): boolean {
-  const m = /^(\d+) (\S+)\n?$/.exec(text);
-  if (m === null || m[2] !== hostname()) return false;
-  const pid = Number(m[1]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as { code?: unknown }).code === 'ESRCH';
   }
 }
 
