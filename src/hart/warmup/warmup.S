@@ -269,13 +269,33 @@ farback:
   rdtime a2
   rdinstret a3
   fence
+  # ---- an interrupt taken in M mode (a software interrupt the program raises itself)
+  lla t0, irq_m
+  csrw mtvec, t0
+  li t0, 2                 # SSIE / SSIP (not delegated yet: taken in M mode)
+  csrs mie, t0
+  csrsi mstatus, 8         # MIE
+  csrs mip, t0             # pending and enabled: taken before the next instruction
+  nop
+  csrci mstatus, 8
+  lla t0, trap_m
+  csrw mtvec, t0
+  li t0, 1                 # in the last round: code written over (with itself) after it ran,
+  bne s11, t0, 1f          # which drops its decoded page (and translation)
+  lla t0, leaf
+  lw t1, 0(t0)
+  sw t1, 0(t0)
   fence.i
+  jal ra, leaf
+1:
   ecall
   # ---- S-mode with Sv39: identity gigapages for RAM, traps delegated to S
   lla t0, trap_s
   csrw stvec, t0
-  li t0, (1 << 13) | (1 << 15)   # delegate load and store page faults
+  li t0, (1 << 12) | (1 << 13) | (1 << 15)   # delegate fetch, load and store page faults
   csrw medeleg, t0
+  li t0, 2                 # and the supervisor software interrupt
+  csrw mideleg, t0
   lla t0, pagetable
   srli t0, t0, 12
   li t1, 8 << 60           # Sv39
@@ -290,6 +310,15 @@ farback:
   csrw mepc, t0
   mret
 smode:
+  # ---- an interrupt delegated to and taken in S mode
+  lla t0, irq_s
+  csrw stvec, t0
+  csrsi sstatus, 2         # SIE
+  csrsi sip, 2             # SSIP (delegated): taken at once
+  nop
+  csrci sstatus, 2
+  lla t0, trap_s
+  csrw stvec, t0
   lla t0, buf
   ld a2, 0(t0)
   sd a2, 8(t0)
@@ -325,6 +354,7 @@ smode:
   li t1, 0x8000000000000000 # not canonical: a page fault from a large high address word
   ld a6, 0(t1)
   sd a6, 0(t1)
+  jalr ra, 0(t1)           # and a fetch from there (trap_s returns to ra)
   # the same code at its kernel-like high alias: fetch, loads and stores with high address words
   li t1, 0xffffffff00000000
   lla t0, high
@@ -388,7 +418,21 @@ trap_s:
   csrr s4, stval
   csrr s4, sepc
   addi s4, s4, 4
+  li s5, 12                # fetch page fault: back to the caller
+  bne s3, s5, 1f
+  mv s4, ra
+1:
   csrw sepc, s4
+  sret
+
+# Interrupts: clear the software interrupt and return to the interrupted instruction.
+  .balign 4
+irq_m:
+  csrci mip, 2
+  mret
+  .balign 4
+irq_s:
+  csrci sip, 2
   sret
 
 farleaf:                   # on the second page: reached by jal from the first
