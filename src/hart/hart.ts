@@ -892,7 +892,8 @@ export class Hart implements CodePageListener {
             const rs2 = w0 >>> 24;
             const aLo = x[rs1], aHi = x[rs1 + 1], bLo = x[rs2], bHi = x[rs2 + 1];
             const lo = mulU32(aLo, bLo);
-            x[rd + 1] = (rHi + Math.imul(aLo, bHi) + Math.imul(aHi, bLo)) | 0;
+            // Each sum truncated: an untruncated three-term sum overflows int32, which V8 does not expect.
+            x[rd + 1] = (((rHi | 0) + Math.imul(aLo, bHi)) | 0) + Math.imul(aHi, bLo) | 0;
             x[rd] = lo;
             k += code[k + 3];
             break;
@@ -1547,16 +1548,7 @@ export class Hart implements CodePageListener {
   /** Takes the highest-priority enabled pending interrupt, if any. */
   private takeInterrupt(): boolean {
     this.irqCheck = false;
-    const pending = (this.mipSw | this.mipHw) & this.mie;
-    if (pending === 0) return false;
-    const priv = this.privLevel;
-    const mPending = pending & ~this.mideleg;
-    const mEnabled = priv < PRIV_M || (this.mstatus & MSTATUS_MIE) !== 0;
-    const sPending = pending & this.mideleg;
-    const sEnabled = priv < PRIV_S || (priv === PRIV_S && (this.mstatus & MSTATUS_SIE) !== 0);
-    let take = 0;
-    if (mPending !== 0 && mEnabled) take = mPending;
-    else if (sPending !== 0 && sEnabled) take = sPending;
+    const take = this.readyInterrupts();
     if (take === 0) return false;
     for (const irq of IRQ_PRIORITY) {
       if ((take & (1 << irq)) !== 0) {
@@ -1566,6 +1558,20 @@ export class Hart implements CodePageListener {
       }
     }
     return false;
+  }
+
+  /** The pending interrupts the hart would take now (of the highest privilege that has any), or 0. */
+  private readyInterrupts(): number {
+    const pending = (this.mipSw | this.mipHw) & this.mie;
+    if (pending === 0) return 0;
+    const priv = this.privLevel;
+    const mPending = pending & ~this.mideleg;
+    const mEnabled = priv < PRIV_M || (this.mstatus & MSTATUS_MIE) !== 0;
+    const sPending = pending & this.mideleg;
+    const sEnabled = priv < PRIV_S || (priv === PRIV_S && (this.mstatus & MSTATUS_SIE) !== 0);
+    if (mPending !== 0 && mEnabled) return mPending;
+    if (sPending !== 0 && sEnabled) return sPending;
+    return 0;
   }
 
   /** Drives a device interrupt line (MSIP 3, MTIP 7, SEIP 9, MEIP 11). */
@@ -1805,6 +1811,8 @@ export class Hart implements CodePageListener {
     if (!this.csrRead(csrNum, true)) return this.illegal(w1);
     const oldLo = rLo;
     const oldHi = rHi;
+    const iBase = this.iBase;
+    const dBase = this.dBase;
     if (writes) {
       let nLo = srcLo;
       let nHi = srcHi;
@@ -1823,6 +1831,11 @@ export class Hart implements CodePageListener {
     x[rd] = oldLo;
     x[rd + 1] = oldHi;
     if (!writes) return 0;
+    // Most writes (scratch registers, epc, cause, sstatus.SIE cleared, ...) change nothing the
+    // code around them depends on, and execution goes on in place (in translated code too). A
+    // write that changes the address space (satp), the TLB sets of the privilege (MPRV, SUM), or
+    // leaves an interrupt ready to be taken ends the run of code here, so the hart looks again.
+    if (csrNum !== CSR.satp && this.iBase === iBase && this.dBase === dBase && this.readyInterrupts() === 0) return 0;
     this.advancePc(step);
     return 1;
   }

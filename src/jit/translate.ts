@@ -336,9 +336,12 @@ function isStep(op: number): boolean {
   return op === Op.Illegal || op === Op.CrossPage || op === Op.Undecoded;
 }
 
-/** True for instructions run through the hart's out-of-line path (a callout). */
+/**
+ * True for instructions run through the hart's out-of-line path (a callout). AMOs are translated
+ * inline, with the callout as their slow path only (like loads and stores).
+ */
 function isSlow(op: number): boolean {
-  return op >= FIRST_SLOW_OP && op !== Op.Fence && op !== Op.FenceI;
+  return op >= FIRST_SLOW_OP && op !== Op.Fence && op !== Op.FenceI && op !== Op.AmoW && op !== Op.AmoD;
 }
 
 /** False for out-of-line instructions that never continue with the next one in the same run. */
@@ -981,6 +984,10 @@ class PageCodegen {
       case Op.Remu:
         this.emitDiv64(op, rd, rs1, rs2);
         return;
+      case Op.AmoW:
+      case Op.AmoD:
+        this.emitAmo(op, rd, rs1, rs2, code[k + 2], w0, imm, code[k + 3], off, len, i);
+        return;
       case Op.Divw:
       case Op.Divuw:
       case Op.Remw:
@@ -1109,6 +1116,78 @@ class PageCodegen {
     this.readReg(rs2);
     o.call(FN_STORE_SLOW);
     this.checkStatus(off, len, i);
+    o.op(W.End);
+    this.extra--;
+  }
+
+  /**
+   * An AMO (funct5 `f5`): inline when the write TLB maps the aligned address (RAM the hart may
+   * write, holding no decoded code), else the hart's own AMO through the callout (faults,
+   * misalignment, MMIO). Harts of a machine run one at a time, so the read-modify-write is atomic.
+   */
+  private emitAmo(op: number, rd: number, rs1: number, rs2: number, f5: number, w0: number, w1: number,
+    step: number, off: number, len: number, i: number): void {
+    const o = this.out;
+    const word = op === Op.AmoW;
+    const size = word ? 4 : 8;
+    this.address(rs1, 0);
+    this.tlbHit(HS_TLB_WTAG, size);
+    o.if();
+    this.extra++;
+    this.hostAddress(HS_TLB_WOFF);
+    o.set(L_BLK);
+    o.get(L_BLK);
+    o.mem(word ? W.I64Load32S : W.I64Load, Math.log2(size), 0);
+    o.set(L_T1); // the old value (sign-extended for .W): rd's, once the new one is stored
+    this.readReg(rs2);
+    o.set(L_ADDR); // rs2 (the address is no longer needed)
+    o.get(L_BLK);
+    const unsigned = (l: number): void => {
+      o.get(l);
+      if (word) {
+        o.op(W.I32WrapI64);
+        o.op(W.I64ExtendI32U);
+      }
+    };
+    const signed = (l: number): void => {
+      o.get(l);
+      if (word) o.op(W.I64Extend32S);
+    };
+    switch (f5) {
+      case 0: // add
+      case 4: // xor
+      case 8: // or
+      case 12: // and
+        o.get(L_T1);
+        o.get(L_ADDR);
+        o.op(f5 === 0 ? W.I64Add : f5 === 4 ? W.I64Xor : f5 === 8 ? W.I64Or : W.I64And);
+        break;
+      case 1: // swap
+        o.get(L_ADDR);
+        break;
+      default: {
+        // min, max (signed: 16, 20), minu, maxu (24, 28): select(a, b, a < b) is the minimum.
+        const operand = f5 >= 24 ? unsigned : signed;
+        const less = f5 >= 24 ? W.I64LtU : W.I64LtS;
+        const min = f5 === 16 || f5 === 24;
+        operand(L_T1);
+        operand(L_ADDR);
+        if (min) {
+          operand(L_T1);
+          operand(L_ADDR);
+        } else {
+          operand(L_ADDR);
+          operand(L_T1);
+        }
+        o.op(less);
+        o.op(W.Select);
+      }
+    }
+    o.mem(word ? W.I64Store32 : W.I64Store, Math.log2(size), 0);
+    o.get(L_T1);
+    this.writeReg(rd);
+    o.op(W.Else);
+    this.emitSlow(w0, w1, f5, step, off, len, i);
     o.op(W.End);
     this.extra--;
   }
