@@ -54,6 +54,8 @@ export interface VmOptions {
   engine?: 'interp' | 'jit';
   /** JIT only: the most translated code kept alive, in bytes of WebAssembly (engine default if unset). */
   jitCodeCacheBytes?: number;
+  /** Instructions a page runs interpreted before the JIT translates it (undefined: the default). */
+  jitHotThreshold?: number;
 }
 
 export interface MemoryRegionSpec {
@@ -87,6 +89,7 @@ export class Vm {
   readonly console: SbiConsole | undefined;
   readonly engine: 'interp' | 'jit';
   readonly jitCodeCacheBytes: number | undefined;
+  readonly jitHotThreshold: number | undefined;
   private readonly slots = new Map<number, RamRegion>();
   readonly vcpus: Vcpu[] = [];
   /** Set by an SBI system reset; the machine reads and clears it. */
@@ -98,6 +101,7 @@ export class Vm {
     this.console = options.console;
     this.engine = options.engine ?? 'interp';
     this.jitCodeCacheBytes = options.jitCodeCacheBytes;
+    this.jitHotThreshold = options.jitHotThreshold;
   }
 
   setMemoryRegion(spec: MemoryRegionSpec): RamRegion {
@@ -162,7 +166,7 @@ export class Vcpu implements SbiHost {
   constructor(vm: Vm, id: number) {
     this.vm = vm;
     this.id = id;
-    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' ? { codeCacheBytes: vm.jitCodeCacheBytes } : false });
+    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' ? { codeCacheBytes: vm.jitCodeCacheBytes, hotThreshold: vm.jitHotThreshold } : false });
     this.hsm = id === 0 || vm.vcpus.length === 0 ? 'started' : 'stopped';
     if (vm.sbiEnabled) {
       this.hart.interceptExceptions = 1 << Cause.EcallFromS;

@@ -128,7 +128,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: must be from 1 to ${MAX_CPUS}`, HINT);
   const clock = args.string('clock') ?? saved?.clock ?? 'host';
   if (clock !== 'host' && clock !== 'virtual') throw new UsageError(`--clock ${clock}: must be host or virtual`, HINT);
-  const { engine: accel, tbSizeMiB } = parseAccel(args.string('accel'), HINT);
+  const { engine: accel, tbSizeMiB, hotThreshold } = parseAccel(args.string('accel'), HINT);
   const timeoutSeconds = args.number('timeout');
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
     throw new UsageError('--timeout must be a positive number of seconds', HINT);
@@ -193,7 +193,7 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       virtio.push({ kind: 'net', backend, mac: n.mac ?? defaultMac(n, i) });
     }
     virtio.push('rng', 'console');
-    config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, jitCacheMiB: tbSizeMiB, virtio };
+    config = { memoryMiB, cpus, kernel, kernelName: kernelPath, initrd, append, bios, clock, accel, jitCacheMiB: tbSizeMiB, jitHotThreshold: hotThreshold, virtio };
     const restoreBytes = restoreTarget?.vmState;
     machine = new VirtMachine(config, {
       monotonicMs: () => performance.now(),

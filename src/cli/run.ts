@@ -52,7 +52,7 @@ const spec: CommandSpec = {
     { name: 'monitor', kind: 'string', valueName: 'unix:PATH[,server,nowait]', description: 'a QMP monitor on a unix socket' },
     { name: 'restore', kind: 'string', valueName: 'TAG|DIR|FILE', description: 'resume instead of booting: a snapshot of the snapshot directory (memory and disks), a clone\'s directory, or a snapshot file' },
     { name: 'snapshot-dir', kind: 'string', valueName: 'DIR', description: 'the VM\'s snapshots and disk overlays (default: <first disk>.snapshots, else ./tsvm-snapshots); without --disk, its disks' },
-    { name: 'accel', kind: 'string', valueName: 'jit[,tb-size=MiB]|interp', description: 'execution engine: the WebAssembly JIT (default; cold code is interpreted; tb-size caps its translated code, default 16 MiB) or the interpreter alone' },
+    { name: 'accel', kind: 'string', valueName: 'jit[,tb-size=MiB][,hot=N]|interp', description: 'execution engine: the WebAssembly JIT (default; cold code is interpreted; tb-size caps its translated code, default 16 MiB; a page of code is translated after running hot instructions, default 200000) or the interpreter alone' },
     { name: 'clock', kind: 'string', valueName: 'host|virtual', description: 'guest time from the host clock (default) or from instructions (deterministic)' },
     { name: 'timeout', kind: 'number', valueName: 'SECONDS', description: 'stop after this much wall-clock time (exit 124)' },
     {
@@ -149,7 +149,7 @@ export const runCommand: Subcommand = {
         },
         signal,
         jit: accel.engine === 'jit'
-          ? { codeCacheBytes: accel.tbSizeMiB === undefined ? undefined : accel.tbSizeMiB * 1048576 }
+          ? { codeCacheBytes: accel.tbSizeMiB === undefined ? undefined : accel.tbSizeMiB * 1048576, hotThreshold: accel.hotThreshold }
           : false,
       });
     } catch (e) {

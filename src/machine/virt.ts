@@ -71,6 +71,8 @@ export interface VirtConfig {
   accel?: 'interp' | 'jit';
   /** With the JIT: the most translated code (WebAssembly) kept alive, in MiB (default 16). */
   jitCacheMiB?: number;
+  /** JIT: instructions a page runs interpreted before it is translated (`--accel jit,hot=N`). */
+  jitHotThreshold?: number;
   /**
    * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
    * so the first disk is vda).
@@ -144,7 +146,7 @@ export class VirtMachine {
     // Once per process, so the interpreter loop is optimised once, with full feedback: before a
     // boot (the guest is busy from its first instruction); for a restore, at the first idle
     // moment instead, so it adds nothing to the time to resume.
-    if (options.boot !== false) warmUpHart();
+    if (options.boot !== false) warmUpHart({ jit: config.accel !== 'interp' });
     else this.warmUpWhenIdle = true;
     this.config = config;
     this.host = host;
@@ -155,6 +157,7 @@ export class VirtMachine {
       sbi: builtinSbi,
       engine: config.accel ?? 'jit',
       jitCodeCacheBytes: config.jitCacheMiB === undefined ? undefined : config.jitCacheMiB * 1048576,
+      jitHotThreshold: config.jitHotThreshold,
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),
@@ -455,7 +458,7 @@ export class VirtMachine {
         this.flushOutput();
         if (this.warmUpWhenIdle) {
           this.warmUpWhenIdle = false;
-          warmUpHart();
+          warmUpHart({ jit: this.config.accel !== 'interp' });
         }
         const deadline = this.nextDeadline();
         if (this.config.clock === 'virtual') {
@@ -504,5 +507,8 @@ function validateConfig(c: VirtConfig): void {
   }
   if (c.bios === 'builtin' && c.kernel === undefined) {
     throw new MachineConfigError('EINVAL', 'no kernel: give --kernel (or --bios FILE for firmware alone)');
+  }
+  if (c.jitHotThreshold !== undefined && !(Number.isInteger(c.jitHotThreshold) && c.jitHotThreshold >= 0)) {
+    throw new MachineConfigError('EINVAL', `JIT hot threshold ${c.jitHotThreshold}: must be a whole number of instructions`);
   }
 }

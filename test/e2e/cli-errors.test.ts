@@ -81,6 +81,8 @@ const cases: Case[] = [
   { name: '--accel jit,tb-size=0', args: () => ['--accel', 'jit,tb-size=0'], message: /tb-size must be/ },
   { name: '--accel jit,tb-size=lots', args: () => ['--accel', 'jit,tb-size=lots'], message: /tb-size must be/ },
   { name: '--accel interp,tb-size=8', args: () => ['--accel', 'interp,tb-size=8'], message: /jit engine only/ },
+  { name: '--accel jit,hot=-1', args: () => ['--accel', 'jit,hot=-1'], message: /hot must be/ },
+  { name: '--accel interp,hot=10', args: () => ['--accel', 'interp,hot=10'], message: /hot applies to the jit engine only/ },
   { name: '--accel jit,thread=multi', args: () => ['--accel', 'jit,thread=multi'], message: /unknown property 'thread'/ },
   { name: 'an unexpected argument', args: () => ['Image'], message: /unexpected argument 'Image'/ },
   { name: 'an unknown option', args: () => ['--frobnicate'], message: /unknown option '--frobnicate'/ },

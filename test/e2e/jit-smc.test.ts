@@ -32,7 +32,9 @@ const COMMAND_TIMEOUT_MS = 60_000;
 
 /** Boots a guest with `accel`; killed when the test ends. */
 async function boot(t: TestContext, accel: 'jit' | 'interp'): Promise<Guest> {
-  const g = Guest.start(['--accel', accel], { name: `tsvm run --accel ${accel}` });
+  // hot=20000: the test programs' pages run long enough to be translated (the default waits longer).
+  const args = accel === 'jit' ? ['--accel', 'jit,hot=20000'] : ['--accel', accel];
+  const g = Guest.start(args, { name: `tsvm run ${args.join(' ')}` });
   t.after(() => g.kill());
   await g.waitForPrompt(BOOT_TIMEOUT_MS);
   return g;

@@ -121,6 +121,9 @@ function board(accel: 'interp' | 'jit', cpus: number): Board {
   const config: VirtConfig = {
     memoryMiB: 256, cpus, kernel: KERNEL, initrd: INITRD, append: 'console=ttyS0', bios: 'builtin',
     clock: 'virtual', virtio: ['rng', 'console'], accel,
+    // Below the default (200000), so the short test programs' pages are translated too, and their
+    // rewriting has translations to drop.
+    ...(accel === 'jit' ? { jitHotThreshold: 20_000 } : {}),
   };
   const host = testHost();
   return { name: accel, m: new VirtMachine(config, host), host, input: [] };
