@@ -129,7 +129,8 @@ export class VirtMachine {
   private stopRequested = false;
   /** Set while the run loop waits idle: calling it ends the wait. */
   private waker: (() => void) | null = null;
-  private warmUpWhenIdle = false;
+  /** Warm-up parts still to run at the next idle moments (after a restore): one per moment. */
+  private warmUpWhenIdle: ('interp' | 'jit')[] = [];
   /** Virtual clock ticks (clock 'virtual'), or the host-clock origin (clock 'host'). */
   private virtualTicks = 0;
   private hostOriginMs = 0;
@@ -147,7 +148,7 @@ export class VirtMachine {
     // boot (the guest is busy from its first instruction); for a restore, at the first idle
     // moment instead, so it adds nothing to the time to resume.
     if (options.boot !== false) warmUpHart({ jit: config.accel !== 'interp' });
-    else this.warmUpWhenIdle = true;
+    else this.warmUpWhenIdle = config.accel === 'interp' ? ['interp'] : ['interp', 'jit'];
     this.config = config;
     this.host = host;
     this.hostOriginMs = host.monotonicMs();
@@ -456,10 +457,10 @@ export class VirtMachine {
       const allIdle = active === 0 || idle === active;
       if (allIdle && !this.vcpus.some((v) => v.hsm === 'started' && v.hart.interruptPending())) {
         this.flushOutput();
-        if (this.warmUpWhenIdle) {
-          this.warmUpWhenIdle = false;
-          warmUpHart({ jit: this.config.accel !== 'interp' });
-        }
+        // One part per idle moment (interpreter, then JIT), so the JIT's does not delay the
+        // guest's answer to the first input after a restore.
+        const part = this.warmUpWhenIdle.shift();
+        if (part !== undefined) warmUpHart({ jit: part === 'jit' });
         const deadline = this.nextDeadline();
         if (this.config.clock === 'virtual') {
           // Jump guest time to the deadline (what the guest sees stays deterministic), and let host
