@@ -14,7 +14,9 @@
  */
 import { performance } from 'node:perf_hooks';
 
-import { BOOT_TIMEOUT_MS, Scratch, errorText, figures, flatKernel, haveQemu, median, QEMU, startQemu, startTsvm, type Guest } from './support.js';
+import {
+  BOOT_TIMEOUT_MS, Scratch, cliStartupMs, errorText, figures, flatKernel, haveQemu, median, QEMU, startQemu, startTsvm, type Guest,
+} from './support.js';
 
 const RUNS = 3;
 const TARGET_RATIO = 1.5;
@@ -84,6 +86,8 @@ export async function main(): Promise<number> {
     console.log(`  ${c.label.padEnd(width)}  ${c.seconds.length > 0 ? figures(c.seconds, 's', 'min', 2) : 'no boot reached the prompt'}`);
   }
   if (base === undefined) console.log(`  qemu-system-riscv64 (TCG): not available (${QEMU}; Debian package qemu-system-misc); no baseline in this run`);
+  // For reference: the part of tsvm's figures that is Node's and the CLI's start-up.
+  console.log(`  (tsvm's figures include Node + CLI start-up: 'tsvm run --help' takes ~${cliStartupMs().toFixed(0)} ms)`);
 
   // Judged on the best runs (as bench/interp-mips.ts): on a shared machine the best of three is the
   // figure least disturbed by other work; the medians are printed beside it.

@@ -21,7 +21,7 @@
  * printed for reference. Exit status 0 with the figures whether or not the targets are met; 1 if a
  * VM fails to boot, a snapshot fails, or a restored guest does not answer.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,8 +33,8 @@ import { VirtMachine, type VirtConfig, type VirtHost } from '../src/machine/virt
 import { QmpClient, nodeSnapshotCompression } from '../src/monitor/index.js';
 import { restoreMachineFromFile } from '../src/vmstate/index.js';
 import {
-  Guest, QEMU, QEMU_IMG, Scratch, defaultImageGz, defaultInitrd, errorText, figures, flatKernel, haveQemu, median, min, root, startQemu, startTsvm,
-  withTimeout,
+  Guest, QEMU, QEMU_IMG, Scratch, cliStartupMs, defaultImageGz, defaultInitrd, errorText, figures, flatKernel, haveQemu, median, min,
+  startQemu, startTsvm, withTimeout,
 } from './support.js';
 
 const MEMORY_MIB = 256;
@@ -146,17 +146,6 @@ async function inProcessRestores(file: Uint8Array): Promise<number[]> {
     await delay(20); // lets the previous machine's RAM be collected
   }
   return times;
-}
-
-/** Wall time of `tsvm run --help`: Node's and the CLI's start-up, for reference. */
-function cliStartupMs(): number {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, [join(root, 'bin', 'tsvm.js'), 'run', '--help'], { stdio: 'ignore' });
-    times.push(performance.now() - t0);
-  }
-  return min(times);
 }
 
 /** QEMU's VM state size from `qemu-img snapshot -l` ("13.8 MiB"), or undefined. */

@@ -6,10 +6,12 @@
  * Not a benchmark itself: run on its own (as `npm run bench` does with every script in dist/bench)
  * it prints one line saying so and exits 0.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 
 import { BOOT_TIMEOUT_MS, Guest, repoRoot } from '../test/e2e/guest.js';
@@ -89,6 +91,17 @@ export function min(xs: readonly number[]): number {
 }
 
 /** "best 12.3, median 11.0 (11.0, 12.3, 9.8)" with `digits` decimals. */
+/** Wall time of `tsvm run --help` (best of 3): Node's and the CLI's start-up, for reference. */
+export function cliStartupMs(): number {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, [join(root, 'bin', 'tsvm.js'), 'run', '--help'], { stdio: 'ignore' });
+    times.push(performance.now() - t0);
+  }
+  return min(times);
+}
+
 export function figures(xs: readonly number[], unit: string, best: 'max' | 'min', digits = 1): string {
   const b = best === 'max' ? max(xs) : min(xs);
   return `best ${b.toFixed(digits)} ${unit}, median ${median(xs).toFixed(digits)} ${unit} (${xs.map((x) => x.toFixed(digits)).join(', ')})`;
