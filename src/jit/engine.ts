@@ -115,6 +115,9 @@ interface Translated {
   stale: number;
 }
 
+/** The least `retranslateAt`, in instructions. */
+const MIN_RETRANSLATE = 1000;
+
 /** Jumps to one instruction inside a block before it becomes an entry point. */
 const INNER_MISSES_TO_RETRANSLATE = 4;
 
@@ -128,6 +131,12 @@ export class JitEngine {
   /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
   steps = 0;
   private readonly hotThreshold: number;
+  /**
+   * Instructions interpreted in a translated page's uncovered code before it is translated again:
+   * hotThreshold, but not below a floor - with a threshold of 0 every newly reached path made the
+   * whole page translate again (a Linux boot took 22 s).
+   */
+  private readonly retranslateAt: number;
   private readonly maxPages: number;
   private readonly codeCacheBytes: number;
   /** Modules with live translations, oldest first (eviction order for codeCacheBytes). */
@@ -167,6 +176,7 @@ export class JitEngine {
   constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
     options: JitOptions = {}) {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 200_000);
+    this.retranslateAt = Math.max(this.hotThreshold, MIN_RETRANSLATE);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
     this.codeCacheBytes = Math.max(4096, options.codeCacheBytes ?? 16 * 1024 * 1024);
@@ -238,7 +248,7 @@ export class JitEngine {
       this.hints.delete(page);
       this.stats.invalidations++;
       return -1;
-    } else if (t.stale > 0 && t.stale >= this.hotThreshold) {
+    } else if (t.stale > 0 && t.stale >= this.retranslateAt) {
       // Code the translation did not cover got hot (the interpreter has decoded it meanwhile).
       this.stats.retranslations++;
       t = this.translate(page, code, slot);
@@ -366,7 +376,7 @@ export class JitEngine {
     let hints = this.hints.get(page);
     if (hints === undefined) this.hints.set(page, (hints = new Set()));
     hints.add(slot);
-    t.stale = Math.max(t.stale, this.hotThreshold, 1);
+    t.stale = Math.max(t.stale, this.retranslateAt);
   }
 
   /** Translates `page` (entered at `slot`) and the warm pages into one module. */
