@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // The tsvm launcher: runs the compiled CLI, building it first when dist/ is missing
 // (a fresh clone). Plain JavaScript so it runs before any build.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'src', 'cli', 'main.js');
+// One-file bundle of the same code (scripts/bundle.js): faster to load. Used only while it is newer
+// than the last TypeScript build (tsc -b rewrites its .tsbuildinfo files whenever it emits).
+const bundle = join(root, 'dist', 'tsvm.mjs');
+const buildInfos = [join(root, 'dist', '.core.tsbuildinfo'), join(root, 'dist', '.node.tsbuildinfo')];
 
 if (!existsSync(entry)) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -22,7 +26,17 @@ if (!existsSync(entry)) {
     process.stderr.write("tsvm: the build failed; run 'npm run build' in " + root + ' to see why\n');
     process.exit(1);
   }
+  spawnSync(process.execPath, [join(root, 'scripts', 'bundle.js')], { cwd: root, stdio: ['ignore', 2, 2] });
 }
 
-const { main } = await import(pathToFileURL(entry).href);
+function bundleIsCurrent() {
+  try {
+    const made = statSync(bundle).mtimeMs;
+    return buildInfos.every((f) => !existsSync(f) || statSync(f).mtimeMs <= made);
+  } catch {
+    return false;
+  }
+}
+
+const { main } = await import(pathToFileURL(bundleIsCurrent() ? bundle : entry).href);
 process.exitCode = await main(process.argv.slice(2));

@@ -9,6 +9,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const b = spawnSync(process.execPath, [tsc, '-b', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (b.status !== 0) process.exit(b.status ?? 1);
+// The one-file CLI that bin/tsvm.js runs (scripts/bundle.js).
+const u = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.js')], { cwd: root, stdio: 'inherit' });
+if (u.status !== 0) process.exit(u.status ?? 1);
 const dir = join(root, 'dist', 'bench');
 const only = process.argv.slice(2);
 const benches = existsSync(dir)

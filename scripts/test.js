@@ -40,6 +40,12 @@ function build() {
     console.error('test: TypeScript build failed');
     process.exit(r.status ?? 1);
   }
+  // The one-file CLI bin/tsvm.js runs (what users run, so what the end-to-end tests run).
+  const b = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.js')], { cwd: root, stdio: 'inherit' });
+  if (b.status !== 0) {
+    console.error('test: bundling the CLI failed');
+    process.exit(b.status ?? 1);
+  }
 }
 
 function findTests(dir, out) {
