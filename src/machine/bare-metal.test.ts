@@ -55,12 +55,18 @@ test('the sifive,test1 finisher ends the run', async () => {
   assert.equal(r.source, 'sifive-test');
 });
 
-test('WFI sleeps until the CLINT deadline instead of spinning', async () => {
+test('WFI sleeps until the CLINT deadline instead of spinning', { timeout: 30_000 }, async () => {
+  // A clock that moves only when the runner sleeps: the program arms the timer 2 ms ahead, so the
+  // runner must sleep about 2 ms, whatever the host's speed (with the host clock, a slow first
+  // run could pass the deadline before the WFI and never sleep).
+  let now = 1000;
   const sleeps: number[] = [];
   const r = await run('timer', {
-    sleep: (ms) => {
+    clock: () => now,
+    sleep: async (ms) => {
       sleeps.push(ms);
-      return delay(ms);
+      now += ms;
+      await delay(0);
     },
   });
   assert.equal(r.status, 'pass', 'rdtime reached the deadline after MTIP');
