@@ -146,7 +146,8 @@ export class VirtMachine {
     validateConfig(config);
     // Once per process, so the interpreter loop is optimised once, with full feedback: before a
     // boot (the guest is busy from its first instruction); for a restore, at the first idle
-    // moment instead, so it adds nothing to the time to resume.
+    // moments instead (the interpreter's part, then the JIT's), so it adds nothing to the time to
+    // resume.
     if (options.boot !== false) warmUpHart({ jit: config.accel !== 'interp' });
     else this.warmUpWhenIdle = config.accel === 'interp' ? ['interp'] : ['interp', 'jit'];
     this.config = config;
