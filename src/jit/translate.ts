@@ -77,12 +77,11 @@ const L_N = 1; // i32 param: the budget left
 const L_DTAG = 2; // i32 param: byte offset of the data TLB set in the tag arrays
 const L_DOFF = 3; // i32 param: byte offset of the data TLB set in the offset arrays
 const L_ADDR = 4; // i64: address of the current load or store
-const L_T1 = 5; // i64 (a jalr target)
-const L_T2 = 6; // i64
-const L_LO = 7; // i32: low word of L_ADDR
-const L_ST = 8; // i32: callout status
-const L_BLK = 9; // i32: block index found in the block map
-const BLOCK_FN_LOCALS: [number, T][] = [[3, T.I64], [3, T.I32]];
+const L_T1 = 5; // i64 (a jalr target, an AMO's old value)
+const L_LO = 6; // i32: low word of L_ADDR
+const L_ST = 7; // i32: callout status
+const L_BLK = 8; // i32: block index found in the block map (an AMO's host address)
+const BLOCK_FN_LOCALS: [number, T][] = [[2, T.I64], [3, T.I32]];
 
 /** Function types of a translation module (engine.ts declares them in this order). */
 export const TYPE_ENTRY = 0; // also the load import's
@@ -613,15 +612,21 @@ class PageCodegen {
     this.out.mem(W.I64Load, 3, this.state + HS_X + 8 * r);
   }
 
-  /** Pops the value on the stack into register r (dropping it for x0). */
+  /**
+   * Starts a write of register r: pushes the store's address (a constant), so the value computed
+   * next is stored by `writeReg(r)` straight from the stack (no local in between, which the
+   * baseline compiler keeps in memory). Nothing for x0.
+   */
+  private dest(r: number): void {
+    if (r !== 0 && r !== 32) this.out.i32(0);
+  }
+
+  /** Pops the value on the stack into register r (dropping it for x0); `dest(r)` came first. */
   private writeReg(r: number): void {
     if (r === 0 || r === 32) {
       this.out.op(W.Drop);
       return;
     }
-    this.out.set(L_T2);
-    this.out.i32(0);
-    this.out.get(L_T2);
     this.out.mem(W.I64Store, 3, this.state + HS_X + 8 * r);
   }
 
@@ -764,15 +769,18 @@ class PageCodegen {
         this.exit(JitExit.Step, off, c - i);
         return;
       case Op.Lui:
+        this.dest(rd);
         o.i64(imm);
         this.writeReg(rd);
         return;
       case Op.Auipc:
+        this.dest(rd);
         this.pcAt(off + imm);
         this.writeReg(rd);
         return;
       case Op.Jal: {
         const target = off + imm;
+        this.dest(rd);
         this.pcAt(off + len);
         this.writeReg(rd);
         if (target >= 0 && target < 4096) this.goto(target >> 1);
@@ -788,6 +796,7 @@ class PageCodegen {
         o.i64(-2);
         o.op(W.I64And);
         o.set(L_T1);
+        this.dest(rd);
         this.pcAt(off + len);
         this.writeReg(rd);
         // In-page target: dispatch through the page's block map (int16 per halfword; a byte
@@ -868,6 +877,7 @@ class PageCodegen {
         this.emitStore(op, rs1, rs2, imm, off, len, i);
         return;
       case Op.Addi:
+        this.dest(rd);
         this.readReg(rs1);
         if (imm !== 0) {
           o.i64(imm);
@@ -877,6 +887,7 @@ class PageCodegen {
         return;
       case Op.Slti:
       case Op.Sltiu:
+        this.dest(rd);
         this.readReg(rs1);
         o.i64(imm);
         o.op(op === Op.Slti ? W.I64LtS : W.I64LtU);
@@ -886,6 +897,7 @@ class PageCodegen {
       case Op.Xori:
       case Op.Ori:
       case Op.Andi:
+        this.dest(rd);
         this.readReg(rs1);
         o.i64(imm);
         o.op(op === Op.Xori ? W.I64Xor : op === Op.Ori ? W.I64Or : W.I64And);
@@ -894,6 +906,7 @@ class PageCodegen {
       case Op.Slli:
       case Op.Srli:
       case Op.Srai:
+        this.dest(rd);
         this.readReg(rs1);
         o.i64(imm);
         o.op(op === Op.Slli ? W.I64Shl : op === Op.Srli ? W.I64ShrU : W.I64ShrS);
@@ -908,6 +921,7 @@ class PageCodegen {
       case Op.Or:
       case Op.And:
       case Op.Mul:
+        this.dest(rd);
         this.readReg(rs1);
         this.readReg(rs2);
         o.op(
@@ -919,6 +933,7 @@ class PageCodegen {
         return;
       case Op.Slt:
       case Op.Sltu:
+        this.dest(rd);
         this.readReg(rs1);
         this.readReg(rs2);
         o.op(op === Op.Slt ? W.I64LtS : W.I64LtU);
@@ -926,6 +941,7 @@ class PageCodegen {
         this.writeReg(rd);
         return;
       case Op.Addiw:
+        this.dest(rd);
         this.readReg(rs1);
         if (imm !== 0) {
           o.i64(imm);
@@ -935,6 +951,7 @@ class PageCodegen {
         this.writeReg(rd);
         return;
       case Op.Slliw:
+        this.dest(rd);
         this.readReg(rs1);
         o.i64(imm);
         o.op(W.I64Shl);
@@ -943,6 +960,7 @@ class PageCodegen {
         return;
       case Op.Srliw:
       case Op.Sraiw:
+        this.dest(rd);
         this.readReg(rs1);
         o.op(W.I32WrapI64);
         o.i32(imm);
@@ -953,6 +971,7 @@ class PageCodegen {
       case Op.Addw:
       case Op.Subw:
       case Op.Mulw:
+        this.dest(rd);
         this.readReg(rs1);
         this.readReg(rs2);
         o.op(op === Op.Addw ? W.I64Add : op === Op.Subw ? W.I64Sub : W.I64Mul);
@@ -962,6 +981,7 @@ class PageCodegen {
       case Op.Sllw:
       case Op.Srlw:
       case Op.Sraw:
+        this.dest(rd);
         this.readReg(rs1);
         o.op(W.I32WrapI64);
         this.readReg(rs2);
@@ -973,6 +993,7 @@ class PageCodegen {
       case Op.Mulh:
       case Op.Mulhsu:
       case Op.Mulhu:
+        this.dest(rd);
         this.readReg(rs1);
         this.readReg(rs2);
         o.call(op === Op.Mulh ? FN_MULH : op === Op.Mulhsu ? FN_MULHSU : FN_MULHU);
@@ -1085,6 +1106,7 @@ class PageCodegen {
     this.tlbHit(HS_TLB_RTAG, size);
     o.if();
     this.extra++;
+    this.dest(rd);
     this.hostAddress(HS_TLB_ROFF);
     o.mem(load, Math.log2(size), 0);
     this.writeReg(rd);
@@ -1184,6 +1206,7 @@ class PageCodegen {
       }
     }
     o.mem(word ? W.I64Store32 : W.I64Store, Math.log2(size), 0);
+    this.dest(rd);
     o.get(L_T1);
     this.writeReg(rd);
     o.op(W.Else);
@@ -1194,6 +1217,7 @@ class PageCodegen {
 
   private emitDiv64(op: number, rd: number, rs1: number, rs2: number): void {
     const o = this.out;
+    this.dest(rd);
     this.readReg(rs2);
     o.op(W.I64Eqz);
     o.if(T.I64);
@@ -1227,6 +1251,7 @@ class PageCodegen {
 
   private emitDiv32(op: number, rd: number, rs1: number, rs2: number): void {
     const o = this.out;
+    this.dest(rd);
     const a = (): void => {
       this.readReg(rs1);
       o.op(W.I32WrapI64);
