@@ -11,12 +11,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 
 import { VirtMachine, type MachineStop, type VirtConfig } from '../machine/virt.js';
 import { machineState, ramImage, snapshottable, stepMachine } from '../vmstate/machine-test-support.js';
 import type { SnapshottableMachine } from '../vmstate/index.js';
 import { repoRoot } from '../../test/support/repo-root.js';
+import { deterministicHost } from '../../test/support/deterministic-host.js';
 import { registerMonitorCommands } from './commands.js';
 import { MachineMonitorTarget, type RunnableMachine } from './machine-target.js';
 import { QmpMonitor } from './qmp.js';
@@ -103,16 +103,7 @@ interface Vm {
 async function startTsvm(): Promise<Vm> {
   const dir = tempDir();
   const socket = join(dir, 'qmp.sock');
-  const machine = new VirtMachine(virtConfig(), {
-    monotonicMs: () => performance.now(),
-    wallClockMs: () => 1_700_000_000_000,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    gunzip: (d) => new Uint8Array(gunzipSync(d)),
-    consoleWrite: () => {},
-    entropy: (b) => {
-      b.fill(0x5a);
-    },
-  });
+  const machine = new VirtMachine(virtConfig(), deterministicHost());
   const board = new SteppedMachine(machine);
   const monitor = new QmpMonitor();
   const exits: string[] = [];

@@ -6,10 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateRawSync, gunzipSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 
-import { VirtMachine, type VirtConfig, type VirtHost } from '../machine/virt.js';
+import { VirtMachine, type VirtConfig } from '../machine/virt.js';
 import { repoRoot } from '../../test/support/repo-root.js';
+import { deterministicHost } from '../../test/support/deterministic-host.js';
 import { quiesceMachine, restoreMachine, restoreMachineFromFile, saveMachine } from './machine-state.js';
 import { machineState, ramImage, snapshottable, stepMachine as step } from './machine-test-support.js';
 import { parseSnapshot, readSnapshot, SnapshotError, writeSnapshot, type SnapshotCompression } from './snapshot.js';
@@ -30,23 +31,6 @@ function config(overrides: Partial<VirtConfig> = {}): VirtConfig {
   };
 }
 
-/** A deterministic host: fixed wall clock, constant entropy, console output collected. */
-function testHost(): VirtHost & { output: () => string } {
-  const out: Buffer[] = [];
-  return {
-    monotonicMs: () => performance.now(),
-    wallClockMs: () => 1_700_000_000_000,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    gunzip: (d) => new Uint8Array(gunzipSync(d)),
-    consoleWrite: (bytes) => {
-      out.push(Buffer.from(bytes));
-    },
-    entropy: (buf) => {
-      buf.fill(0x5a);
-    },
-    output: () => Buffer.concat(out).toString('latin1'),
-  };
-}
 
 function assertSameMachine(a: VirtMachine, b: VirtMachine, when: string): void {
   assert.deepEqual(machineState(b), machineState(a), `machine state differs ${when}`);
@@ -66,13 +50,13 @@ async function flushConsole(m: VirtMachine): Promise<void> {
 }
 
 test('snapshot during boot, restore into a second board: both run on identically', () => {
-  const hostA = testHost();
+  const hostA = deterministicHost();
   const a = new VirtMachine(config(), hostA);
   step(a, 1500); // 30 M instructions: well into the kernel's start
   const input = saveMachine(snapshottable(a));
   const file = writeSnapshot(input, zlib);
 
-  const b = new VirtMachine(config(), testHost());
+  const b = new VirtMachine(config(), deterministicHost());
   step(b, 10); // the target has run a little: everything must be overwritten
   restoreMachineFromFile(snapshottable(b), file, zlib);
   assertSameMachine(a, b, 'right after the restore');
@@ -83,10 +67,10 @@ test('snapshot during boot, restore into a second board: both run on identically
 });
 
 test('restore from an in-memory snapshot (readSnapshot) works the same', () => {
-  const a = new VirtMachine(config(), testHost());
+  const a = new VirtMachine(config(), deterministicHost());
   step(a, 500);
   const snap = readSnapshot(writeSnapshot(saveMachine(snapshottable(a)), zlib), zlib);
-  const b = new VirtMachine(config(), testHost());
+  const b = new VirtMachine(config(), deterministicHost());
   restoreMachine(snapshottable(b), snap);
   step(a, 500);
   step(b, 500);
@@ -94,7 +78,7 @@ test('restore from an in-memory snapshot (readSnapshot) works the same', () => {
 });
 
 test('a snapshot is refused by a machine of another configuration, which stays untouched', () => {
-  const a = new VirtMachine(config(), testHost());
+  const a = new VirtMachine(config(), deterministicHost());
   step(a, 50);
   const file = writeSnapshot(saveMachine(snapshottable(a)), zlib);
   const cases: [Partial<VirtConfig>, RegExp][] = [
@@ -103,7 +87,7 @@ test('a snapshot is refused by a machine of another configuration, which stays u
     [{ virtio: ['rng'] }, /virtio devices rng,console \(this machine has rng\)/],
   ];
   for (const [overrides, message] of cases) {
-    const other = new VirtMachine(config(overrides), testHost());
+    const other = new VirtMachine(config(overrides), deterministicHost());
     const before = Buffer.from(ramImage(other));
     const stateBefore = machineState(other);
     let caught: unknown;
@@ -120,7 +104,7 @@ test('a snapshot is refused by a machine of another configuration, which stays u
 });
 
 test('bad component states are refused before the machine is touched', () => {
-  const a = new VirtMachine(config(), testHost());
+  const a = new VirtMachine(config(), deterministicHost());
   step(a, 50);
   const input = saveMachine(snapshottable(a));
   const edit = (f: (sections: { name: string; version: number; data: unknown }[]) => void): Uint8Array => {
@@ -136,7 +120,7 @@ test('bad component states are refused before the machine is touched', () => {
     ['bad plic', edit((s) => { ((s.find((x) => x.name === 'plic') as { data: { priority: number[] } }).data.priority[3] = 99); }), /'plic' state is refused/],
     ['bad board', edit((s) => { ((s.find((x) => x.name === 'board') as { data: { mtime: string } }).data.mtime = '-1'); }), /board state is invalid/],
   ];
-  const b = new VirtMachine(config(), testHost());
+  const b = new VirtMachine(config(), deterministicHost());
   const before = Buffer.from(ramImage(b));
   const stateBefore = machineState(b);
   for (const [what, file, message] of cases) {
@@ -154,7 +138,7 @@ test('bad component states are refused before the machine is touched', () => {
 });
 
 test('idle guest at its shell prompt: small snapshot, fast restore, and both copies answer the same', { timeout: 300_000 }, async (t) => {
-  const hostA = testHost();
+  const hostA = deterministicHost();
   const a = new VirtMachine(config(), hostA);
   const running = a.run();
   const t0 = performance.now();
@@ -171,7 +155,7 @@ test('idle guest at its shell prompt: small snapshot, fast restore, and both cop
   const file = writeSnapshot(saveMachine(sa), zlib);
   const saveMs = performance.now() - t1;
 
-  const hostB = testHost();
+  const hostB = deterministicHost();
   const b = new VirtMachine(config(), hostB);
   const t2 = performance.now();
   const parsed = restoreMachineFromFile(snapshottable(b), file, zlib);

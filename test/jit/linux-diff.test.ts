@@ -19,11 +19,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { gunzipSync } from 'node:zlib';
 
-import { VirtMachine, type VirtConfig, type VirtHost } from '../../src/machine/virt.js';
+import { VirtMachine, type VirtConfig } from '../../src/machine/virt.js';
 import { machineState, stepMachine } from '../../src/vmstate/machine-test-support.js';
 import { repoRoot } from '../support/repo-root.js';
+import { deterministicHost, type DeterministicHost } from '../support/deterministic-host.js';
 import { selfmodElf, selfmodOutput, uploadCommand, variantElf, variantOutput } from '../e2e/jit-smc/programs.js';
 
 const root = repoRoot(import.meta.url);
@@ -87,32 +87,10 @@ function smcCommands(): Command[] {
   return out;
 }
 
-interface TestHost extends VirtHost {
-  output(): string;
-}
-
-/** A deterministic host: fixed wall clock, constant entropy, console output collected. */
-function testHost(): TestHost {
-  const out: Buffer[] = [];
-  return {
-    monotonicMs: () => performance.now(),
-    wallClockMs: () => 1_700_000_000_000,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    gunzip: (d) => new Uint8Array(gunzipSync(d)),
-    consoleWrite: (bytes) => {
-      out.push(Buffer.from(bytes));
-    },
-    entropy: (buf) => {
-      buf.fill(0x5a);
-    },
-    output: () => Buffer.concat(out).toString('latin1'),
-  };
-}
-
 interface Board {
   name: string;
   m: VirtMachine;
-  host: TestHost;
+  host: DeterministicHost;
   /** Bytes still to type into the UART (stepMachine consumes them as the FIFO takes them). */
   input: number[];
 }
@@ -125,7 +103,7 @@ function board(accel: 'interp' | 'jit', cpus: number): Board {
     // rewriting has translations to drop.
     ...(accel === 'jit' ? { jitHotThreshold: 20_000 } : {}),
   };
-  const host = testHost();
+  const host = deterministicHost();
   return { name: accel, m: new VirtMachine(config, host), host, input: [] };
 }
 
