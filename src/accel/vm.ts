@@ -56,6 +56,11 @@ export interface VmOptions {
   jitCodeCacheBytes?: number;
   /** Instructions a page runs interpreted before the JIT translates it (undefined: the default). */
   jitHotThreshold?: number;
+  /**
+   * Where the JIT compiles its modules (JitOptions.compile): 'background' only for a caller whose
+   * run loop yields to the event loop now and then, so finished compiles get installed. Default 'sync'.
+   */
+  jitCompile?: 'sync' | 'background';
 }
 
 export interface MemoryRegionSpec {
@@ -90,6 +95,7 @@ export class Vm {
   readonly engine: 'interp' | 'jit';
   readonly jitCodeCacheBytes: number | undefined;
   readonly jitHotThreshold: number | undefined;
+  readonly jitCompile: 'sync' | 'background' | undefined;
   private readonly slots = new Map<number, RamRegion>();
   readonly vcpus: Vcpu[] = [];
   /** Set by an SBI system reset; the machine reads and clears it. */
@@ -102,6 +108,7 @@ export class Vm {
     this.engine = options.engine ?? 'interp';
     this.jitCodeCacheBytes = options.jitCodeCacheBytes;
     this.jitHotThreshold = options.jitHotThreshold;
+    this.jitCompile = options.jitCompile;
   }
 
   setMemoryRegion(spec: MemoryRegionSpec): RamRegion {
@@ -166,7 +173,7 @@ export class Vcpu implements SbiHost {
   constructor(vm: Vm, id: number) {
     this.vm = vm;
     this.id = id;
-    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' ? { codeCacheBytes: vm.jitCodeCacheBytes, hotThreshold: vm.jitHotThreshold } : false });
+    this.hart = new Hart(vm.memory, { hartId: id, timeSource: () => vm.clock.now(), jit: vm.engine === 'jit' ? { codeCacheBytes: vm.jitCodeCacheBytes, hotThreshold: vm.jitHotThreshold, compile: vm.jitCompile } : false });
     this.hsm = id === 0 || vm.vcpus.length === 0 ? 'started' : 'stopped';
     if (vm.sbiEnabled) {
       this.hart.interceptExceptions = 1 << Cause.EcallFromS;

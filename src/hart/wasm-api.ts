@@ -53,6 +53,8 @@ export interface WasmNamespace {
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (module: WasmModule, imports: WasmImports) => WasmInstance;
   validate(bytes: Uint8Array): boolean;
+  /** Compiles off the calling thread (where the host has compiler threads); settles on a later turn. */
+  compile(bytes: Uint8Array): Promise<WasmModule>;
 }
 
 /** The host's WebAssembly namespace. */

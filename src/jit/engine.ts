@@ -21,7 +21,7 @@
 
 import { DECODED_PAGE_WORDS, SLOTS_PER_PAGE } from '../hart/decode.js';
 import type { PhysicalMemory } from '../hart/memory.js';
-import { wasmApi, type WasmInstance, type WasmTable } from '../hart/wasm-api.js';
+import { wasmApi, type WasmInstance, type WasmModule, type WasmTable } from '../hart/wasm-api.js';
 import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
 import {
   MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, chainHelper, mulHelpers, slowPathHelpers,
@@ -63,6 +63,15 @@ export interface JitOptions {
    * Useful with hotThreshold 0, to translate everything at once (tests).
    */
   decodeAhead?: boolean;
+  /**
+   * Where modules compile (default 'sync'). 'sync': on the calling thread, before `enter` returns;
+   * for callers that never yield to the event loop. 'background': WebAssembly.compile, on the
+   * host's compiler threads, while the interpreter goes on running the pages; the translation is
+   * installed when the module is ready (a later event-loop turn: the caller must yield now and
+   * then), unless the page's code changed meanwhile. With a host that compiles lazily (V8's
+   * default, --wasm-lazy-compilation), functions still compile on first call on this thread.
+   */
+  compile?: 'sync' | 'background';
 }
 
 export interface JitStats {
@@ -83,8 +92,11 @@ export interface JitStats {
   evictions: number;
   /** Bytes of WebAssembly in modules that still hold a live translation. */
   liveCodeBytes: number;
-  /** Milliseconds spent translating and compiling. */
+  /** Milliseconds this thread spent translating and compiling (background compiles not included). */
   compileMs: number;
+  /** Background compiles whose translations were installed / dropped because code changed meanwhile. */
+  backgroundInstalls: number;
+  backgroundDiscards: number;
   /** Modules the host refused to compile (those pages stay interpreted), and the last reason. */
   compileErrors: number;
   lastError?: string;
@@ -97,6 +109,17 @@ type DispatchFn = (index: number, slot: number, baseLo: number, baseHi: number, 
 interface ModuleRecord {
   bytes: number;
   livePages: number;
+}
+
+/** A page's translation made into a module, before it is installed. */
+interface MadePage {
+  page: number;
+  code: Int32Array;
+  map: number;
+  blockOf: Int16Array;
+  covered: Uint8Array;
+  /** Its page function's index in the module. */
+  fn: number;
 }
 
 interface Translated {
@@ -126,7 +149,7 @@ const now = (): number => (globalThis as unknown as { performance?: { now(): num
 export class JitEngine {
   readonly stats: JitStats = {
     modules: 0, pages: 0, blocks: 0, instructions: 0, executed: 0, invalidations: 0, retranslations: 0, evictions: 0, compileMs: 0,
-    compileErrors: 0, liveCodeBytes: 0,
+    compileErrors: 0, liveCodeBytes: 0, backgroundInstalls: 0, backgroundDiscards: 0,
   };
   /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
   steps = 0;
@@ -150,6 +173,14 @@ export class JitEngine {
   private readonly hints = new Map<number, Set<number>>();
   /** The page of the current interpreter visit when it runs code its translation does not cover. */
   private uncoveredVisit = -1;
+  private readonly background: boolean;
+  /** Background compiles: pages whose module is compiling, and the batches (their maps are taken). */
+  private readonly pending = new Set<number>();
+  private readonly inFlight = new Set<MadePage[]>();
+  private inFlightMaps = 0;
+  private readonly capacity: number;
+  /** Bumped by reset(): a background compile started before it installs nothing. */
+  private epoch = 0;
   private ctl: Int32Array;
   private readonly imports: Record<string, unknown>;
   /**
@@ -178,6 +209,8 @@ export class JitEngine {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 200_000);
     this.retranslateAt = Math.max(this.hotThreshold, MIN_RETRANSLATE);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
+    this.capacity = capacity;
+    this.background = options.compile === 'background';
     this.maxPages = Math.max(1, Math.min(options.maxPagesPerModule ?? 64, capacity >> 1));
     this.codeCacheBytes = Math.max(4096, options.codeCacheBytes ?? 16 * 1024 * 1024);
     // Reserved now: the arena must not grow while the hart runs (its loop holds views of it).
@@ -240,7 +273,7 @@ export class JitEngine {
     let t = this.pages[page];
     if (t === undefined) {
       const heat = page < this.heat.length ? this.heat[page] : 0;
-      if (heat < this.hotThreshold || heat === -Infinity) return -1;
+      if (heat < this.hotThreshold || heat === -Infinity || this.pending.has(page)) return -1;
       t = this.translate(page, code, slot);
       if (t === undefined) return -1;
     } else if (t.code !== code) {
@@ -248,10 +281,11 @@ export class JitEngine {
       this.hints.delete(page);
       this.stats.invalidations++;
       return -1;
-    } else if (t.stale > 0 && t.stale >= this.retranslateAt) {
+    } else if (t.stale > 0 && t.stale >= this.retranslateAt && !this.pending.has(page)) {
       // Code the translation did not cover got hot (the interpreter has decoded it meanwhile).
+      // (A background compile leaves the old translation in use until the new one is ready.)
       this.stats.retranslations++;
-      t = this.translate(page, code, slot);
+      t = this.translate(page, code, slot) ?? this.pages[page];
       if (t === undefined) return -1;
     }
     const block = t.blockOf[slot];
@@ -306,6 +340,11 @@ export class JitEngine {
 
   /** Drops every translation (e.g. after a state load). */
   reset(): void {
+    this.epoch++;
+    for (const batch of this.inFlight) for (const m of batch) this.freeMaps.push(m.map);
+    this.inFlight.clear();
+    this.inFlightMaps = 0;
+    this.pending.clear();
     for (let p = 0; p < this.pages.length; p++) this.drop(p);
     this.pages.length = 0;
     this.heat.fill(0);
@@ -379,14 +418,20 @@ export class JitEngine {
     t.stale = Math.max(t.stale, this.retranslateAt);
   }
 
-  /** Translates `page` (entered at `slot`) and the warm pages into one module. */
+  /**
+   * Translates `page` (entered at `slot`) and the warm pages into one module. Returns the page's
+   * new translation, or undefined when there is none yet (nothing to translate, the host refused
+   * the module, or it compiles in the background).
+   */
   private translate(page: number, code: Int32Array, slot: number): Translated | undefined {
+    // Background compiles hold block maps until they install: at most half of them at a time.
+    if (this.background && this.inFlightMaps >= this.capacity >> 1) return undefined;
     const t0 = now();
     const mem = this.mem;
     const list = [page];
     for (const p of this.warm) {
       if (list.length >= this.maxPages) break;
-      if (p !== page && this.pages[p] === undefined && mem.decodedPages[p] !== undefined) list.push(p);
+      if (p !== page && this.pages[p] === undefined && !this.pending.has(p) && mem.decodedPages[p] !== undefined) list.push(p);
     }
     // Function indices (translate.ts FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
     const funcs: FuncDef[] = [];
@@ -396,19 +441,22 @@ export class JitEngine {
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
     funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
     funcs.push(...slowPathHelpers(this.state));
-    const made: { page: number; code: Int32Array; map: number; blockOf: Int16Array; covered: Uint8Array; fn: number }[] = [];
+    const made: MadePage[] = [];
     const batch = new Set(list);
     for (const p of list) {
       const c = p === page ? code : mem.decodedPages[p];
       if (c === undefined || c.length !== DECODED_PAGE_WORDS) continue;
       const hints = [...(this.hints.get(p) ?? [])];
       if (p === page) hints.push(slot);
-      const map = this.pages[p]?.map ?? this.allocMap(batch);
+      // A synchronous retranslation replaces the old one at once and takes over its block map; a
+      // background one needs its own (the old translation runs until the new one is installed).
+      const old = this.pages[p];
+      const map = old !== undefined && !this.background ? old.map : this.allocMap(batch);
       const fn = 3 + funcs.length; // after the three imported functions
       const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
         this.decodeAhead, fn);
       if (tr.blocks === 0) {
-        if (this.pages[p] === undefined) this.freeMaps.push(map);
+        if (old === undefined || old.map !== map) this.freeMaps.push(map);
         continue;
       }
       funcs.push(...tr.funcs);
@@ -431,29 +479,103 @@ export class JitEngine {
         { module: 'h', name: 'slow', type: TYPE_CALLOUT },
       ],
       funcs,
-      exports: made.map((m, i) => ({ name: `p${i}`, func: m.fn })),
+      // Named by function index: a background install may skip some of the pages.
+      exports: made.map((m) => ({ name: `f${m.fn}`, func: m.fn })),
     });
+    if (this.background) {
+      const epoch = this.epoch;
+      for (const m of made) this.pending.add(m.page);
+      this.inFlight.add(made);
+      this.inFlightMaps += made.length;
+      this.stats.compileMs += now() - t0;
+      wasmApi.compile(bytes).then(
+        (module) => this.installCompiled(epoch, made, module, bytes.length),
+        (e: unknown) => {
+          if (this.finishInFlight(epoch, made)) this.refused(made, e);
+        });
+      return undefined;
+    }
     let instance: WasmInstance;
     try {
       instance = new wasmApi.Instance(new wasmApi.Module(bytes), { h: this.imports });
     } catch (e) {
       // E.g. a browser's main thread refuses to compile large modules synchronously: those
       // pages stay with the interpreter (never a broken run).
-      this.stats.compileErrors++;
-      this.stats.lastError = e instanceof Error ? e.message : String(e);
-      for (const m of made) {
-        if (this.pages[m.page] === undefined) this.freeMaps.push(m.map);
-        this.drop(m.page);
-        this.ensureHeat(m.page);
-        this.heat[m.page] = -Infinity;
-      }
+      this.refused(made, e);
       return undefined;
     }
-    const record: ModuleRecord = { bytes: bytes.length, livePages: 0 };
-    made.forEach((m, i) => {
-      const fn = instance.exports[`p${i}`];
-      if (typeof fn !== 'function') throw new Error(`JIT module lacks export p${i}`);
+    this.install(instance, made, bytes.length);
+    this.stats.compileMs += now() - t0;
+    return this.pages[page];
+  }
+
+  /** A background compile is over: false if a reset() came since (which took its maps back). */
+  private finishInFlight(epoch: number, made: MadePage[]): boolean {
+    if (epoch !== this.epoch) return false;
+    this.inFlight.delete(made);
+    this.inFlightMaps -= made.length;
+    for (const m of made) this.pending.delete(m.page);
+    return true;
+  }
+
+  /**
+   * A background compile is ready: installs the translations of pages whose code is still what
+   * was translated; a page written meanwhile has a new decoded page (or none), and its
+   * translation is dropped unseen, so no other page ever chains into stale code.
+   */
+  private installCompiled(epoch: number, made: MadePage[], module: WasmModule, bytes: number): void {
+    if (!this.finishInFlight(epoch, made)) return;
+    const t0 = now();
+    const live: MadePage[] = [];
+    for (const m of made) {
+      if (this.mem.decodedPages[m.page] === m.code) {
+        live.push(m);
+      } else {
+        this.freeMaps.push(m.map);
+        this.stats.backgroundDiscards++;
+        if (m.page < this.heat.length) this.heat[m.page] = 0;
+      }
+    }
+    if (live.length === 0) return;
+    let instance: WasmInstance;
+    try {
+      instance = new wasmApi.Instance(module, { h: this.imports });
+    } catch (e) {
+      this.refused(live, e);
+      return;
+    }
+    this.install(instance, live, bytes);
+    this.stats.backgroundInstalls++;
+    this.stats.compileMs += now() - t0;
+  }
+
+  /** The host refused a module: its pages stay with the interpreter from now on. */
+  private refused(made: MadePage[], e: unknown): void {
+    this.stats.compileErrors++;
+    this.stats.lastError = e instanceof Error ? e.message : String(e);
+    for (const m of made) {
       const old = this.pages[m.page];
+      if (old === undefined || old.map !== m.map) this.freeMaps.push(m.map);
+      this.drop(m.page);
+      this.ensureHeat(m.page);
+      this.heat[m.page] = -Infinity;
+    }
+  }
+
+  /** Puts the page functions of `instance` in the table and their block maps in the arena. */
+  private install(instance: WasmInstance, made: MadePage[], bytes: number): void {
+    const mem = this.mem;
+    const record: ModuleRecord = { bytes, livePages: 0 };
+    for (const m of made) {
+      const fn = instance.exports[`f${m.fn}`];
+      if (typeof fn !== 'function') throw new Error(`JIT module lacks export f${m.fn}`);
+      let old = this.pages[m.page];
+      const wasTranslated = old !== undefined;
+      if (old !== undefined && old.map !== m.map) {
+        // (Background compile: the old translation keeps its own map and table slot; drop both.)
+        this.drop(m.page);
+        old = undefined;
+      }
       if (old !== undefined && --old.module.livePages === 0) {
         this.stats.liveCodeBytes -= old.module.bytes;
         const k = this.liveModules.indexOf(old.module);
@@ -472,18 +594,16 @@ export class JitEngine {
       new Int16Array(mem.arena, mapOffset, SLOTS_PER_PAGE).set(m.blockOf);
       new Int32Array(mem.arena, mapOffset + MAP_TABLE_INDEX, 1)[0] = index;
       if (m.page < this.chainPages) this.chain[m.page] = mapOffset;
-      if (old === undefined) this.fifo.push(m.page);
+      if (!wasTranslated) this.fifo.push(m.page);
       this.pages[m.page] = {
         index, module: record, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,
       };
-    });
+    }
     this.liveModules.push(record);
     this.stats.liveCodeBytes += record.bytes;
     this.evictOldModules(record);
     this.stats.modules++;
     this.stats.pages += made.length;
-    this.stats.compileMs += now() - t0;
-    return this.pages[page];
   }
 }
 

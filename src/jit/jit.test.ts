@@ -276,6 +276,93 @@ test('code patched in another page after it was translated runs in its new form'
   }
 });
 
+/** A turn of the event loop (background compiles get installed at such turns). */
+const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1));
+
+test('background compile: a page rewritten while its module compiles is dropped, the others of the module install', async () => {
+  // Page A loops calling `func` in page B until both are hot (one module for both), then patches
+  // func; the compile cannot finish before (no event-loop turn until then). At the install B's
+  // translation is stale and must be dropped, and A must get its own functions.
+  const A = 0x8000_0000;
+  const FUNC = 0x8000_1000;
+  const labels = new Map<string, number>([['func', FUNC]]);
+  // One loop, so A's translation (made before the patch) is what runs after the install.
+  const main = assemble(A, [
+    addi(10, 0, 0),
+    addi(9, 0, 0),
+    ...li32(8, 300 + 8192),
+    ...li32(11, 8192),
+    ...li32(6, I(2, 0, 0, 10, 0x13)), // addi a0, x0, 2
+    ...la(7, 'func'),
+    'loop',
+    jal(1, 'func'),
+    add(9, 9, 10),
+    addi(8, 8, -1),
+    bne(8, 11, 'skip'),
+    sw(6, 7, 0), // after 300 calls
+    fenceI(),
+    'skip',
+    bne(8, 0, 'loop'),
+    ebreak(),
+  ], labels);
+  // B runs more per call than A, so B gets hot first and leads the module: were A given the
+  // functions by their place in the module, it would get B's.
+  const func = assemble(FUNC, [addi(10, 0, 1), ...Array.from({ length: 6 }, () => addi(0, 0, 0)), jalrRet()]);
+  const words = new Map([...main, ...func]);
+  const ref = state(runProgram(words, false, () => 50));
+  assert.equal(ref.x[9], 300n + 2n * 8192n);
+
+  const mem = new PhysicalMemory();
+  mem.addRam(0x8000_0000, 1 << 20);
+  load(mem, words);
+  const h = new Hart(mem, { jit: { hotThreshold: 200, compile: 'background' } });
+  h.setPc(0x8000_0000n);
+  h.interceptExceptions = 0xffff;
+  const stats = h.jit?.stats;
+  assert.ok(stats !== undefined);
+  // Synchronously past the patch: the module of A and B is still compiling.
+  while (h.instret < 300 * 13 + 30) assert.equal(h.run(50), ExitReason.Budget); // 13 per call
+  assert.equal(stats.modules, 0, 'nothing installed before an event-loop turn');
+  for (let i = 0; i < 2000 && stats.backgroundInstalls === 0; i++) await turn();
+  assert.ok(stats.backgroundDiscards >= 1, `B's stale translation was dropped (${JSON.stringify(stats)})`);
+  for (let slice = 0; ; slice++) {
+    assert.ok(slice < 20_000, `the program did not end (pc 0x${h.getPc().toString(16)}, x9 ${h.getX(9)})`);
+    const r = h.run(50);
+    if (r === ExitReason.Exception) break;
+    if (slice % 16 === 0) await turn();
+  }
+  assert.equal(h.exitCause, Cause.Breakpoint);
+  assert.deepEqual(state(h), ref);
+  assert.ok(stats.backgroundInstalls >= 1 && stats.executed > 0, JSON.stringify(stats));
+});
+
+test('background compile: a reset while modules compile installs nothing of them', async () => {
+  const prog = assemble(0x8000_0000, [
+    addi(8, 0, 2000),
+    'loop',
+    add(9, 9, 8),
+    addi(8, 8, -1),
+    bne(8, 0, 'loop'),
+    ebreak(),
+  ]);
+  const mem = new PhysicalMemory();
+  mem.addRam(0x8000_0000, 1 << 20);
+  load(mem, prog);
+  const h = new Hart(mem, { jit: { hotThreshold: 100, compile: 'background' } });
+  h.setPc(0x8000_0000n);
+  h.interceptExceptions = 0xffff;
+  assert.equal(h.run(1000), ExitReason.Budget);
+  h.jit?.reset(); // (a state load does this)
+  for (let i = 0; i < 50; i++) await turn();
+  assert.equal(h.jit?.stats.modules, 0);
+  for (;;) {
+    const r = h.run(100);
+    if (r === ExitReason.Exception) break;
+    await turn();
+  }
+  assert.equal(h.getX(9), 2001n * 1000n);
+});
+
 test('a translated loop that rewrites its own next instruction (same page) sees the new code', () => {
   const prog = assemble(0x8000_0000, [
     addi(10, 0, 0),

@@ -160,6 +160,8 @@ export class VirtMachine {
       engine: config.accel ?? 'jit',
       jitCodeCacheBytes: config.jitCacheMiB === undefined ? undefined : config.jitCacheMiB * 1048576,
       jitHotThreshold: config.jitHotThreshold,
+      // run() yields to the event loop every few milliseconds: compiles finish off this thread.
+      jitCompile: 'background',
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),
