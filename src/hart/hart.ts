@@ -224,14 +224,6 @@ export class Hart implements CodePageListener {
 
   // ---- run-loop plumbing ----
   private irqCheck = true;
-  /**
-   * An interrupt line changed since the top of the run loop: set by the devices (through
-   * setInterruptLevel / setSoftwareInterrupt), which may happen inside a load or store (an MMIO
-   * access to the PLIC or a virtio device). Both engines then end the instruction stream right
-   * after that access, so an interrupt it made ready is taken before the next instruction, at
-   * the same instruction whichever engine runs.
-   */
-  private linesChanged = false;
   private exitPending = -1;
   /** Set when a WFI is waiting for an interrupt. */
   waiting = false;
@@ -349,7 +341,6 @@ export class Hart implements CodePageListener {
         break;
       }
       if (n <= 0) break;
-      this.linesChanged = false;
       if (this.irqCheck && !jitQuiet && this.takeInterrupt()) continue;
       jitQuiet = false;
 
@@ -585,7 +576,7 @@ export class Hart implements CodePageListener {
             x[rd] = this.ldLo;
             x[rd + 1] = this.ldHi;
             k += code[k + 3];
-            if (this.exitPending >= 0 || this.linesChanged) {
+            if (this.exitPending >= 0) {
               n--;
               break inner;
             }
@@ -638,9 +629,8 @@ export class Hart implements CodePageListener {
               break inner;
             }
             k += code[k + 3];
-            if (mem.codeGeneration !== gen || this.exitPending >= 0 || this.linesChanged) {
-              // The store hit decoded code (maybe this very page), a watch stopped the hart, or a
-              // device changed an interrupt line.
+            if (mem.codeGeneration !== gen || this.exitPending >= 0) {
+              // The store hit decoded code (maybe this very page) or a watch stopped the hart.
               n--;
               break inner;
             }
@@ -939,7 +929,7 @@ export class Hart implements CodePageListener {
             const r = this.execSlow(w0, code[k + 1], code[k + 2], code[k + 3]);
             if (r === 0) {
               k += code[k + 3];
-              if (mem.codeGeneration !== gen || this.exitPending >= 0 || this.linesChanged) {
+              if (mem.codeGeneration !== gen || this.exitPending >= 0) {
                 n--;
                 break inner;
               }
@@ -996,7 +986,7 @@ export class Hart implements CodePageListener {
    * have gone on in its inner loop (so the top of the outer loop must not take interrupts).
    */
   private jitStepQuiet(op: number, k: number, gen: number, baseLo: number, baseHi: number): boolean {
-    if (this.exitPending >= 0 || this.mem.codeGeneration !== gen || op === Op.CrossPage || this.linesChanged) return false;
+    if (this.exitPending >= 0 || this.mem.codeGeneration !== gen || op === Op.CrossPage) return false;
     if (k >= 0) return k < PAGE_LIMIT; // went on sequentially, inside the page
     // A jump or taken branch the one-instruction limit sent to the top: was it inside the page?
     return (op === Op.Jal || op === Op.Jalr || (op >= Op.Beq && op <= Op.Bgeu)) &&
@@ -1010,7 +1000,7 @@ export class Hart implements CodePageListener {
     if (!this.loadSlow(lo, hi, op)) return JitCall.PcSet;
     this.jitLoadResult[0] = this.ldLo;
     this.jitLoadResult[1] = this.ldHi;
-    return this.exitPending >= 0 || this.linesChanged ? JitCall.Stop : JitCall.Ok;
+    return this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
   }
 
   /** @internal A store translated code could not do inline (also every store to a code page). */
@@ -1019,7 +1009,7 @@ export class Hart implements CodePageListener {
     this.pcHi = pcHi;
     const gen = this.mem.codeGeneration;
     if (!this.storeSlow(lo, hi, size, vLo, vHi)) return JitCall.PcSet;
-    return this.mem.codeGeneration !== gen || this.exitPending >= 0 || this.linesChanged ? JitCall.Stop : JitCall.Ok;
+    return this.mem.codeGeneration !== gen || this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
   }
 
   /** @internal An out-of-line instruction (system, CSR, atomic, FP); `n` = budget left before it. */
@@ -1029,7 +1019,7 @@ export class Hart implements CodePageListener {
     this.retiredInRun = this.runBudget - n;
     const gen = this.mem.codeGeneration;
     const r = this.execSlow(w0, w1, w2, step);
-    if (r === 0) return this.mem.codeGeneration !== gen || this.exitPending >= 0 || this.linesChanged ? JitCall.Stop : JitCall.Ok;
+    if (r === 0) return this.mem.codeGeneration !== gen || this.exitPending >= 0 ? JitCall.Stop : JitCall.Ok;
     if (r === 1) this.irqCheck = true;
     return JitCall.PcSet;
   }
@@ -1591,7 +1581,6 @@ export class Hart implements CodePageListener {
     if (next !== this.mipHw) {
       this.mipHw = next;
       this.irqCheck = true;
-      this.linesChanged = true;
     }
   }
 
@@ -1603,7 +1592,6 @@ export class Hart implements CodePageListener {
     const m = (1 << bit) & MIP_SW_WRITABLE;
     this.mipSw = level ? this.mipSw | m : this.mipSw & ~m;
     this.irqCheck = true;
-    this.linesChanged = true;
   }
 
   /** Drops all cached translations (a remote sfence.vma). */

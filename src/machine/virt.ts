@@ -74,6 +74,13 @@ export interface VirtConfig {
   /** JIT: instructions a page runs interpreted before it is translated (`--accel jit,hot=N`). */
   jitHotThreshold?: number;
   /**
+   * JIT: where modules compile (JitOptions.compile). Default 'background': run() yields to the
+   * event loop every few milliseconds, and the guest goes on interpreted meanwhile. 'sync' makes
+   * when translated code starts running depend on the instructions alone (lockstep tests that
+   * compare the engines at fixed points).
+   */
+  jitCompile?: 'sync' | 'background';
+  /**
    * Devices on the virtio-mmio slots, in probe order (the first listed is found first by Linux,
    * so the first disk is vda).
    */
@@ -160,8 +167,7 @@ export class VirtMachine {
       engine: config.accel ?? 'jit',
       jitCodeCacheBytes: config.jitCacheMiB === undefined ? undefined : config.jitCacheMiB * 1048576,
       jitHotThreshold: config.jitHotThreshold,
-      // run() yields to the event loop every few milliseconds: compiles finish off this thread.
-      jitCompile: 'background',
+      jitCompile: config.jitCompile ?? 'background',
       console: {
         write: (bytes) => this.emit(bytes),
         readByte: () => (this.inputQueue.length > 0 ? (this.inputQueue.shift() as number) : -1),
