@@ -207,14 +207,20 @@ function load(mem: PhysicalMemory, words: Map<number, number>): void {
 }
 
 /** Runs a bare M-mode program at 0x8000_0000 until ebreak; returns the hart. */
-function runProgram(words: Map<number, number>, jit: HartOptions['jit'], slices: () => number,
-  setup?: (h: Hart) => void): Hart {
+/** A hart with 1 MiB of RAM at 0x8000_0000 holding `words`, to start there; exceptions exit. */
+function programHart(words: Map<number, number>, jit: HartOptions['jit']): Hart {
   const mem = new PhysicalMemory();
   mem.addRam(0x8000_0000, 1 << 20);
   load(mem, words);
   const hart = new Hart(mem, { jit });
   hart.setPc(0x8000_0000n);
   hart.interceptExceptions = 0xffff;
+  return hart;
+}
+
+function runProgram(words: Map<number, number>, jit: HartOptions['jit'], slices: () => number,
+  setup?: (h: Hart) => void): Hart {
+  const hart = programHart(words, jit);
   setup?.(hart);
   for (let i = 0; i < 1_000_000; i++) {
     const r = hart.run(slices());
@@ -238,11 +244,13 @@ function state(h: Hart): { x: bigint[]; pc: bigint; instret: number; mem: string
 // ---------------------------------------------------------------------------------------------
 // Self-modifying code
 
+/** Programs in two pages: the main loop in page A, `func` in page B. */
+const PAGE_A = 0x8000_0000;
+const PAGE_B = 0x8000_1000;
+const FUNC_IN_B = new Map<string, number>([['func', PAGE_B]]);
+
 test('code patched in another page after it was translated runs in its new form', () => {
-  const A = 0x8000_0000;
-  const FUNC = 0x8000_1000;
-  const labels = new Map<string, number>([['func', FUNC]]);
-  const main = assemble(A, [
+  const main = assemble(PAGE_A, [
     addi(10, 0, 0),
     addi(9, 0, 0),
     addi(8, 0, 100),
@@ -262,8 +270,8 @@ test('code patched in another page after it was translated runs in its new form'
     addi(8, 8, -1),
     bne(8, 0, 'loop2'),
     ebreak(),
-  ], labels);
-  const func = assemble(FUNC, [addi(10, 0, 1), jalrRet()]);
+  ], FUNC_IN_B);
+  const func = assemble(PAGE_B, [addi(10, 0, 1), jalrRet()]);
   const words = new Map([...main, ...func]);
   const ref = state(runProgram(words, false, () => 50));
   assert.equal(ref.x[9], 300n);
@@ -283,11 +291,8 @@ test('background compile: a page rewritten while its module compiles is dropped,
   // Page A loops calling `func` in page B until both are hot (one module for both), then patches
   // func; the compile cannot finish before (no event-loop turn until then). At the install B's
   // translation is stale and must be dropped, and A must get its own functions.
-  const A = 0x8000_0000;
-  const FUNC = 0x8000_1000;
-  const labels = new Map<string, number>([['func', FUNC]]);
   // One loop, so A's translation (made before the patch) is what runs after the install.
-  const main = assemble(A, [
+  const main = assemble(PAGE_A, [
     addi(10, 0, 0),
     addi(9, 0, 0),
     ...li32(8, 300 + 8192),
@@ -304,20 +309,15 @@ test('background compile: a page rewritten while its module compiles is dropped,
     'skip',
     bne(8, 0, 'loop'),
     ebreak(),
-  ], labels);
+  ], FUNC_IN_B);
   // B runs more per call than A, so B gets hot first and leads the module: were A given the
   // functions by their place in the module, it would get B's.
-  const func = assemble(FUNC, [addi(10, 0, 1), ...Array.from({ length: 6 }, () => addi(0, 0, 0)), jalrRet()]);
+  const func = assemble(PAGE_B, [addi(10, 0, 1), ...Array.from({ length: 6 }, () => addi(0, 0, 0)), jalrRet()]);
   const words = new Map([...main, ...func]);
   const ref = state(runProgram(words, false, () => 50));
   assert.equal(ref.x[9], 300n + 2n * 8192n);
 
-  const mem = new PhysicalMemory();
-  mem.addRam(0x8000_0000, 1 << 20);
-  load(mem, words);
-  const h = new Hart(mem, { jit: { hotThreshold: 200, compile: 'background' } });
-  h.setPc(0x8000_0000n);
-  h.interceptExceptions = 0xffff;
+  const h = programHart(words, { hotThreshold: 200, compile: 'background' });
   const stats = h.jit?.stats;
   assert.ok(stats !== undefined);
   // Synchronously past the patch: the module of A and B is still compiling.
@@ -345,12 +345,7 @@ test('background compile: a reset while modules compile installs nothing of them
     bne(8, 0, 'loop'),
     ebreak(),
   ]);
-  const mem = new PhysicalMemory();
-  mem.addRam(0x8000_0000, 1 << 20);
-  load(mem, prog);
-  const h = new Hart(mem, { jit: { hotThreshold: 100, compile: 'background' } });
-  h.setPc(0x8000_0000n);
-  h.interceptExceptions = 0xffff;
+  const h = programHart(prog, { hotThreshold: 100, compile: 'background' });
   assert.equal(h.run(1000), ExitReason.Budget);
   h.jit?.reset(); // (a state load does this)
   for (let i = 0; i < 50; i++) await turn();
