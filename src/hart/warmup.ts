@@ -53,7 +53,10 @@ export function runWarmUp(jit: boolean): Hart {
   const bytes = new Uint8Array(WARMUP_PROGRAM.buffer, WARMUP_PROGRAM.byteOffset, WARMUP_PROGRAM.byteLength);
   mem.u8.set(bytes, mem.arenaOffset(BASE));
   // (capacity: the program has a few pages; the default reserves block maps for 1024.)
-  const hart = new Hart(mem, { jit: jit ? { hotThreshold: 0, decodeAhead: true, capacity: 64 } : false });
+  // A few instructions per page interpreted before it is translated (decodeAhead translates all
+  // of it then): the engine's paths for cold and warm pages get feedback too, else the guest's
+  // loop, which inlines them, is deoptimised at the guest's first cold page.
+  const hart = new Hart(mem, { jit: jit ? { hotThreshold: 8, decodeAhead: true, capacity: 64 } : false });
   hart.interceptExceptions = 1 << Cause.Breakpoint;
   hart.setPc(BigInt(BASE));
   hart.setX(2, BigInt(BASE + (1 << 20) - 64)); // sp, for the compressed stack forms

@@ -165,7 +165,13 @@ export class JitEngine {
   /** Modules with live translations, oldest first (eviction order for codeCacheBytes). */
   private readonly liveModules: ModuleRecord[] = [];
   private readonly decodeAhead: boolean;
-  private readonly pages: (Translated | undefined)[] = [];
+  /**
+   * Per arena page, its translation. Made holey-with-objects from the start (V8's HOLEY_ELEMENTS):
+   * an empty array literal begins as small integers, and the hart loop, optimised during the
+   * warm-up on an engine whose array had long become holey-with-objects, was deoptimised by the
+   * first look into a new engine's array ("wrong map").
+   */
+  private readonly pages: (Translated | undefined)[];
   private heat = new Float64Array(0);
   /** Pages at least a quarter hot and not translated: candidates to share a module. */
   private readonly warm = new Set<number>();
@@ -207,6 +213,7 @@ export class JitEngine {
   constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
     options: JitOptions = {}) {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 200_000);
+    this.pages = new Array<Translated | undefined>(mem.pageFlags.length).fill(undefined);
     this.retranslateAt = Math.max(this.hotThreshold, MIN_RETRANSLATE);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.capacity = capacity;
@@ -346,7 +353,6 @@ export class JitEngine {
     this.inFlightMaps = 0;
     this.pending.clear();
     for (let p = 0; p < this.pages.length; p++) this.drop(p);
-    this.pages.length = 0;
     this.heat.fill(0);
     this.warm.clear();
     this.hints.clear();
