@@ -6,7 +6,7 @@ import { repoRoot } from '../../test/support/repo-root.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -184,4 +184,42 @@ test('Ctrl-C (SIGINT) stops a running program cleanly with exit 130', async () =
   const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   assert.equal(status, 130);
   assertStderr({ status, stdout: '', stderr }, /^tsvm: interrupted by SIGINT; stopped .*loop\.elf after \d+ instructions$/);
+});
+
+test('the launcher: the bundle\'s code cache is written after a run, reused, and a corrupt one is replaced', () => {
+  // A package of its own (the launcher, the bundle, package.json), so this cache is this test's.
+  const pkg = mkdtempSync(join(tmpdir(), 'tsvm-launcher-'));
+  try {
+    const bundle = join(root, 'dist', 'tsvm.cjs');
+    assert.ok(existsSync(bundle), 'npm run build makes dist/tsvm.cjs');
+    mkdirSync(join(pkg, 'bin'));
+    mkdirSync(join(pkg, 'dist', 'src', 'cli'), { recursive: true });
+    copyFileSync(join(root, 'bin', 'tsvm.js'), join(pkg, 'bin', 'tsvm.js'));
+    copyFileSync(bundle, join(pkg, 'dist', 'tsvm.cjs'));
+    copyFileSync(join(root, 'package.json'), join(pkg, 'package.json'));
+    writeFileSync(join(pkg, 'dist', 'src', 'cli', 'main.js'), ''); // (the launcher checks it is built)
+    const cache = join(pkg, 'dist', 'tsvm.cjs.cache');
+    const run = (...args: string[]): Run => {
+      const r = spawnSync(process.execPath, [join(pkg, 'bin', 'tsvm.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const hello = (): void => {
+      const r = run('run', '--bios', 'none', '--kernel', bare('hello'));
+      assert.deepEqual(r, { status: 0, stdout: 'hi\n', stderr: '' });
+    };
+
+    assert.match(run('run', '--help').stdout, /^usage: tsvm run/);
+    assert.ok(!existsSync(cache), '--help compiles too little to be worth a cache');
+    hello();
+    const first = readFileSync(cache);
+    assert.ok(first.length > 10_000, `a cache of the compiled functions (${first.length} bytes)`);
+    hello();
+    assert.ok(readFileSync(cache).equals(first), 'V8 took the cache, so it was not written again');
+    writeFileSync(cache, Buffer.alloc(first.length, 0x5a));
+    hello();
+    const again = readFileSync(cache);
+    assert.ok(again.length > 10_000 && !again.equals(Buffer.alloc(first.length, 0x5a)), 'a rejected cache is written anew');
+  } finally {
+    rmSync(pkg, { recursive: true, force: true });
+  }
 });
