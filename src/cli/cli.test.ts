@@ -20,13 +20,14 @@ interface Run {
   stderr: string;
 }
 
-function tsvm(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [join(root, 'bin/tsvm.js'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+/** Runs a tsvm launcher (`bin/tsvm.js` of a package) to completion. */
+function launch(bin: string, args: string[], cwd = root): Run {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tsvm(...args: string[]): Run {
+  return launch(join(root, 'bin/tsvm.js'), args);
 }
 
 /** stderr must be exactly `lines.length` lines, each matching, and never a stack trace. */
@@ -199,10 +200,7 @@ test('the launcher: the bundle\'s code cache is written after a run, reused, and
     copyFileSync(join(root, 'package.json'), join(pkg, 'package.json'));
     writeFileSync(join(pkg, 'dist', 'src', 'cli', 'main.js'), ''); // (the launcher checks it is built)
     const cache = join(pkg, 'dist', 'tsvm.cjs.cache');
-    const run = (...args: string[]): Run => {
-      const r = spawnSync(process.execPath, [join(pkg, 'bin', 'tsvm.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
-      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-    };
+    const run = (...args: string[]): Run => launch(join(pkg, 'bin', 'tsvm.js'), args, pkg);
     const hello = (): void => {
       const r = run('run', '--bios', 'none', '--kernel', bare('hello'));
       assert.deepEqual(r, { status: 0, stdout: 'hi\n', stderr: '' });

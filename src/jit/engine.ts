@@ -180,10 +180,12 @@ export class JitEngine {
   /** The page of the current interpreter visit when it runs code its translation does not cover. */
   private uncoveredVisit = -1;
   private readonly background: boolean;
-  /** Background compiles: pages whose module is compiling, and the batches (their maps are taken). */
-  private readonly pending = new Set<number>();
+  /**
+   * Background compiles: the batches in flight, and their pages (a page is in one batch at most,
+   * and each holds one block map: `pending.size` maps are taken).
+   */
   private readonly inFlight = new Set<MadePage[]>();
-  private inFlightMaps = 0;
+  private readonly pending = new Set<number>();
   private readonly capacity: number;
   /** Bumped by reset(): a background compile started before it installs nothing. */
   private epoch = 0;
@@ -350,7 +352,6 @@ export class JitEngine {
     this.epoch++;
     for (const batch of this.inFlight) for (const m of batch) this.freeMaps.push(m.map);
     this.inFlight.clear();
-    this.inFlightMaps = 0;
     this.pending.clear();
     for (let p = 0; p < this.pages.length; p++) this.drop(p);
     this.heat.fill(0);
@@ -431,7 +432,7 @@ export class JitEngine {
    */
   private translate(page: number, code: Int32Array, slot: number): Translated | undefined {
     // Background compiles hold block maps until they install: at most half of them at a time.
-    if (this.background && this.inFlightMaps >= this.capacity >> 1) return undefined;
+    if (this.background && this.pending.size >= this.capacity >> 1) return undefined;
     const t0 = now();
     const mem = this.mem;
     const list = [page];
@@ -492,7 +493,6 @@ export class JitEngine {
       const epoch = this.epoch;
       for (const m of made) this.pending.add(m.page);
       this.inFlight.add(made);
-      this.inFlightMaps += made.length;
       this.stats.compileMs += now() - t0;
       wasmApi.compile(bytes).then(
         (module) => this.installCompiled(epoch, made, module, bytes.length),
@@ -519,7 +519,6 @@ export class JitEngine {
   private finishInFlight(epoch: number, made: MadePage[]): boolean {
     if (epoch !== this.epoch) return false;
     this.inFlight.delete(made);
-    this.inFlightMaps -= made.length;
     for (const m of made) this.pending.delete(m.page);
     return true;
   }
