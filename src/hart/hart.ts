@@ -27,7 +27,7 @@ import * as sf from './softfloat.js';
 import { JitEngine, type JitOptions } from '../jit/engine.js';
 import {
   HART_STATE_BYTES, HS_F, HS_LOAD, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_TLB_XOFF,
-  HS_TLB_XTAG, HS_X, JIT_TLB_ENTRIES, JitCall, JitExit,
+  HS_TLB_XTAG, HS_X, JIT_TLB_ENTRIES, JIT_TLB_SIZE, JitCall, JitExit,
 } from '../jit/layout.js';
 
 export const enum ExitReason {
@@ -48,8 +48,7 @@ export interface HartOptions {
   jit?: boolean | JitOptions;
 }
 
-const TLB_BITS = 9;
-const TLB_SIZE = 1 << TLB_BITS;
+const TLB_SIZE = JIT_TLB_SIZE;
 const TLB_MASK = TLB_SIZE - 1;
 // TLB sets, by effective privilege (and SUM for S-mode data accesses).
 const SET_U = 0;
@@ -256,7 +255,6 @@ export class Hart implements CodePageListener {
     this.timeSource = options.timeSource ?? (() => 0);
     memory.addListener(this);
     if (options.jit !== undefined && options.jit !== false) {
-      if (JIT_TLB_ENTRIES !== 4 * TLB_SIZE) throw new Error('JIT TLB layout does not match the hart');
       this.jitState = memory.reserve(HART_STATE_BYTES);
       this.mapJitState();
       memory.addGrowListener(() => this.mapJitState());

@@ -6,8 +6,12 @@
  * Offsets are bytes from the start of the hart's reserved area (PhysicalMemory.reserve).
  */
 
-/** Entries per TLB set; four sets (U, S, S+SUM, M) per kind (read, write, execute). */
-export const JIT_TLB_SIZE = 512;
+/**
+ * Entries per TLB set (direct-mapped); four sets (U, S, S+SUM, M) per kind (read, write, execute).
+ * Linux maps its image at a 2 MiB-aligned distance from the linear map: with 512 entries or fewer,
+ * each image page and its linear-map alias share an entry and evict each other.
+ */
+export const JIT_TLB_SIZE = 1024;
 export const JIT_TLB_ENTRIES = 4 * JIT_TLB_SIZE;
 
 /** Integer registers: 66 int32 (x0..x31 as low/high pairs, then the x0 sink); x[i] is the i64 at 8*i. */

@@ -1039,7 +1039,7 @@ class PageCodegen {
     o.get(L_LO);
     o.i32(9);
     o.op(W.I32ShrU);
-    o.i32(0xff8);
+    o.i32((JIT_TLB_SIZE - 1) << 3);
     o.op(W.I32And);
     o.get(L_DTAG);
     o.op(W.I32Add);
@@ -1064,7 +1064,7 @@ class PageCodegen {
     o.get(L_LO);
     o.i32(10);
     o.op(W.I32ShrU);
-    o.i32(0x7fc);
+    o.i32((JIT_TLB_SIZE - 1) << 2);
     o.op(W.I32And);
     o.get(L_DOFF);
     o.op(W.I32Add);
