@@ -24,7 +24,7 @@ import type { PhysicalMemory } from '../hart/memory.js';
 import { wasmApi, type WasmInstance, type WasmModule, type WasmTable } from '../hart/wasm-api.js';
 import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
 import {
-  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, chainHelper, mulHelpers, slowPathHelpers,
+  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, FIRST_PAGE_FN, FN_LOAD_FIRST, chainHelper, memoryHelpers, mulHelpers, slowPathHelpers,
   translatePage,
 } from './translate.js';
 import { Code, T, assembleModule, type FuncDef } from './wasm.js';
@@ -72,6 +72,13 @@ export interface JitOptions {
    * default, --wasm-lazy-compilation), functions still compile on first call on this thread.
    */
   compile?: 'sync' | 'background';
+  /**
+   * Instructions a page's translation runs (entered at the page) before the page is translated
+   * again with its loads and stores inline (default 2000000). A first translation calls one of
+   * its module's functions for each access: a fifth of the code to compile, and most translated
+   * code runs only a while; inline accesses make hot loops about a quarter faster.
+   */
+  inlineAfter?: number;
 }
 
 export interface JitStats {
@@ -88,6 +95,8 @@ export interface JitStats {
   invalidations: number;
   /** Pages translated again, to cover code that ran after their translation. */
   retranslations: number;
+  /** Pages translated again with their loads and stores inline (see JitOptions.inlineAfter). */
+  inlined: number;
   /** Translations dropped to make room (capacity or codeCacheBytes). */
   evictions: number;
   /** Bytes of WebAssembly in modules that still hold a live translation. */
@@ -120,6 +129,7 @@ interface MadePage {
   covered: Uint8Array;
   /** Its page function's index in the module. */
   fn: number;
+  inlineMemory: boolean;
 }
 
 interface Translated {
@@ -136,6 +146,13 @@ interface Translated {
   misses: Map<number, number> | undefined;
   /** Instructions interpreted in this page's code no block covers; at hotThreshold, translate again. */
   stale: number;
+  /** Instructions it ran, entered at this page (counted until inlineAfter). */
+  executed: number;
+  /**
+   * The page's code ran inlineAfter instructions translated: its translations (this one, or the
+   * one asked for) have their loads and stores inline (translate.ts PageCodegen.inlineMemory).
+   */
+  hot: boolean;
 }
 
 /** The least `retranslateAt`, in instructions. */
@@ -148,7 +165,7 @@ const now = (): number => (globalThis as unknown as { performance?: { now(): num
 
 export class JitEngine {
   readonly stats: JitStats = {
-    modules: 0, pages: 0, blocks: 0, instructions: 0, executed: 0, invalidations: 0, retranslations: 0, evictions: 0, compileMs: 0,
+    modules: 0, pages: 0, blocks: 0, instructions: 0, executed: 0, invalidations: 0, retranslations: 0, inlined: 0, evictions: 0, compileMs: 0,
     compileErrors: 0, liveCodeBytes: 0, backgroundInstalls: 0, backgroundDiscards: 0,
   };
   /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
@@ -160,6 +177,7 @@ export class JitEngine {
    * whole page translate again (a Linux boot took 22 s).
    */
   private readonly retranslateAt: number;
+  private readonly inlineAfter: number;
   private readonly maxPages: number;
   private readonly codeCacheBytes: number;
   /** Modules with live translations, oldest first (eviction order for codeCacheBytes). */
@@ -217,6 +235,7 @@ export class JitEngine {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 200_000);
     this.pages = new Array<Translated | undefined>(mem.pageFlags.length).fill(undefined);
     this.retranslateAt = Math.max(this.hotThreshold, MIN_RETRANSLATE);
+    this.inlineAfter = Math.max(0, options.inlineAfter ?? 2_000_000);
     const capacity = Math.max(2, Math.floor(options.capacity ?? 1024));
     this.capacity = capacity;
     this.background = options.compile === 'background';
@@ -294,7 +313,13 @@ export class JitEngine {
       // Code the translation did not cover got hot (the interpreter has decoded it meanwhile).
       // (A background compile leaves the old translation in use until the new one is ready.)
       this.stats.retranslations++;
-      t = this.translate(page, code, slot) ?? this.pages[page];
+      t = this.translate(page, code, slot, t.hot) ?? this.pages[page];
+      if (t === undefined) return -1;
+    } else if (!t.hot && t.executed >= this.inlineAfter && !this.pending.has(page)) {
+      // Its code keeps running: worth the larger translation that an optimising compile makes fast.
+      this.stats.inlined++;
+      t.hot = true; // asked once (a refused or discarded compile is not retried)
+      t = this.translate(page, code, slot, true) ?? this.pages[page];
       if (t === undefined) return -1;
     }
     const block = t.blockOf[slot];
@@ -311,6 +336,7 @@ export class JitEngine {
     this.ctl[HS_IBASE >> 2] = iBase;
     const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);
     this.stats.executed += n - r;
+    if (!t.hot) t.executed += n - r;
     if (this.ctl[HS_EXIT_KIND >> 2] === JitExit.Miss) {
       // An in-page jump to an instruction that starts no block, in the page that ran last (control
       // may have chained on from the entered page). Outside every block, the next entry finds it
@@ -430,14 +456,15 @@ export class JitEngine {
    * new translation, or undefined when there is none yet (nothing to translate, the host refused
    * the module, or it compiles in the background).
    */
-  private translate(page: number, code: Int32Array, slot: number): Translated | undefined {
+  private translate(page: number, code: Int32Array, slot: number, inlineMemory = false): Translated | undefined {
     // Background compiles hold block maps until they install: at most half of them at a time.
     if (this.background && this.pending.size >= this.capacity >> 1) return undefined;
     const t0 = now();
     const mem = this.mem;
     const list = [page];
+    // An inline translation is for this hot page alone: its warm neighbours get the compact kind.
     for (const p of this.warm) {
-      if (list.length >= this.maxPages) break;
+      if (inlineMemory || list.length >= this.maxPages) break;
       if (p !== page && this.pages[p] === undefined && !this.pending.has(p) && mem.decodedPages[p] !== undefined) list.push(p);
     }
     // Function indices (translate.ts FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
@@ -448,6 +475,10 @@ export class JitEngine {
     funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
     funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
     funcs.push(...slowPathHelpers(this.state));
+    const memoryAt = funcs.length; // the memory helpers, once the pages say which they use
+    const memoryCount = FIRST_PAGE_FN - FN_LOAD_FIRST;
+    funcs.push(...memoryHelpers(this.state, 0));
+    let memoryKinds = 0;
     const made: MadePage[] = [];
     const batch = new Set(list);
     for (const p of list) {
@@ -461,16 +492,18 @@ export class JitEngine {
       const map = old !== undefined && !this.background ? old.map : this.allocMap(batch);
       const fn = 3 + funcs.length; // after the three imported functions
       const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
-        this.decodeAhead, fn);
+        this.decodeAhead, fn, inlineMemory);
       if (tr.blocks === 0) {
         if (old === undefined || old.map !== map) this.freeMaps.push(map);
         continue;
       }
       funcs.push(...tr.funcs);
-      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered, fn });
+      memoryKinds |= tr.memoryKinds;
+      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered, fn, inlineMemory });
       this.stats.blocks += tr.blocks;
       this.stats.instructions += tr.instructions;
     }
+    funcs.splice(memoryAt, memoryCount, ...memoryHelpers(this.state, memoryKinds));
     for (const p of list) this.warm.delete(p);
     if (made.length === 0) {
       this.heat[page] = 0;
@@ -602,6 +635,7 @@ export class JitEngine {
       if (!wasTranslated) this.fifo.push(m.page);
       this.pages[m.page] = {
         index, module: record, map: m.map, code: m.code, blockOf: m.blockOf, covered: m.covered, misses: undefined, stale: 0,
+        executed: 0, hot: m.inlineMemory,
       };
     }
     this.liveModules.push(record);

@@ -19,6 +19,8 @@ const root = repoRoot(import.meta.url);
 const FUZZ = Math.max(1, Number(process.env.JIT_FUZZ ?? 1) || 1);
 const EAGER: JitOptions = { hotThreshold: 0, decodeAhead: true };
 const LAZY: JitOptions = { hotThreshold: 200 };
+/** Every page translated at once, then again with its loads and stores inline (the hot form). */
+const INLINE: JitOptions = { hotThreshold: 0, decodeAhead: true, inlineAfter: 0 };
 
 /** A deterministic PRNG (xorshift32) for slice sizes and random programs. */
 class Rng {
@@ -68,9 +70,9 @@ test('conformance programs: the JIT ends like the interpreter (status, code, ins
     const elf = new Uint8Array(readFileSync(join(dir, name)));
     for (const slice of [1, 37, 20_000]) {
       const ref = await runConformance(elf, false, slice);
-      for (const jit of [EAGER, LAZY]) {
+      for (const jit of [EAGER, LAZY, INLINE]) {
         const r = await runConformance(elf, jit, slice);
-        const what = `${name}, slice ${slice}, hotThreshold ${jit.hotThreshold}`;
+        const what = `${name}, slice ${slice}, ${JSON.stringify(jit)}`;
         assert.equal(r.status, ref.status, what);
         assert.equal(r.exitCode, ref.exitCode, what);
         assert.equal(r.instructions, ref.instructions, what);
@@ -118,6 +120,7 @@ test('compute.elf: same checksum, instructions, registers and pc with the JIT', 
   for (const [jit, slices] of [
     [{}, () => 20_000],
     [EAGER, () => 1 + rng.int(30_000)],
+    [INLINE, () => 1 + rng.int(30_000)],
   ] as [JitOptions, () => number][]) {
     const r = runCompute(jit, slices);
     assert.equal(r.checksum, ref.checksum);
@@ -128,6 +131,8 @@ test('compute.elf: same checksum, instructions, registers and pc with the JIT', 
     assert.ok(stats !== undefined && stats.pages >= 1 && stats.instructions > 300, JSON.stringify(stats));
     assert.equal(stats.compileErrors, 0, stats.lastError);
     assert.ok(stats.executed > 0.9 * r.instret, `only ${stats.executed} of ${r.instret} instructions ran translated`);
+    // Its loop pages ran in the first form (accesses through the module's functions), then inline.
+    assert.ok(stats.inlined >= 1, `no page translated again inline: ${JSON.stringify(stats)}`);
   }
 });
 
@@ -513,10 +518,10 @@ test('random loop programs: the JIT matches the interpreter (registers, memory, 
     let i = 0;
     const slices = (): number => sizes[i++ % sizes.length];
     const ref = state(runProgram(words, false, slices, setup));
-    for (const jit of [EAGER, LAZY]) {
+    for (const jit of [EAGER, LAZY, INLINE]) {
       i = 0;
       const h = runProgram(words, jit, slices, setup);
-      assert.deepEqual(state(h), ref, `seed ${seed}, hotThreshold ${jit.hotThreshold}`);
+      assert.deepEqual(state(h), ref, `seed ${seed}, ${JSON.stringify(jit)}`);
       if (jit === EAGER && !tiny) {
         executed += h.jit?.stats.executed ?? 0;
         total += h.instret;
@@ -579,6 +584,10 @@ test('random RV64GC programs (test/diff generator) give the same output on both 
     assert.equal(r.instret, ref.instret, `seed ${seed}`);
     assert.deepEqual(r.x, ref.x, `seed ${seed}`);
     assert.equal(r.out, ref.out, `seed ${seed}`);
+    const inline = runUser(elf, INLINE, budget);
+    assert.equal(inline.instret, ref.instret, `seed ${seed}, inline`);
+    assert.deepEqual(inline.x, ref.x, `seed ${seed}, inline`);
+    assert.equal(inline.out, ref.out, `seed ${seed}, inline`);
     if (budget === 100_000) {
       executed += r.executed;
       total += r.instret;

@@ -28,6 +28,11 @@ export const HS_LOAD = 784;
 export const HS_IBASE = 792;
 /** The arena page whose translation ran last (i32, written by each page's entry function). */
 export const HS_CUR_PAGE = 796;
+/**
+ * Exit report of a load or store whose callout left its block: instructions of the block after
+ * it (not retired: added back to the budget the block returns). Written by FN_MEM_EXIT.
+ */
+export const HS_EXIT_ADJ = 800;
 /** TLB tags (f64 virtual page numbers, NaN = empty) and arena page offsets (i32) per kind. */
 export const HS_TLB_RTAG = 1024;
 export const HS_TLB_WTAG = HS_TLB_RTAG + 8 * JIT_TLB_ENTRIES;

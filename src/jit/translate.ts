@@ -31,14 +31,15 @@
  * cost more CPU than the code saved (a Linux boot spent ~5 s of background compile on ~1 s of
  * guest code). Each block first takes its instruction count from the budget `n`, leaving for the
  * interpreter when the budget is too small, so budgets and instret stay exact. Loads and stores
- * check the hart's software TLB inline; misses, MMIO and faults call out to the hart, as do the
- * out-of-line instructions (CSR, system, atomics, floating point). A callout that traps, or must
- * stop the hart, makes the block leave with the exact pc and budget.
+ * check the hart's software TLB in wasm (in the module's function for the access kind, or in the
+ * block itself on a page the engine found hot); misses, MMIO and faults call out to the hart, as
+ * do the out-of-line instructions (CSR, system, atomics, floating point). A callout that traps, or
+ * must stop the hart, makes the block leave with the exact pc and budget.
  */
 
 import { Op, FIRST_SLOW_OP, SLOTS_PER_PAGE, X0_SINK, decode16, decode32 } from '../hart/decode.js';
 import {
-  HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, HS_LOAD, HS_TLB_XOFF, HS_TLB_XTAG, JIT_TLB_SIZE, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
+  HS_CUR_PAGE, HS_EXIT_ADJ, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, HS_LOAD, HS_TLB_XOFF, HS_TLB_XTAG, JIT_TLB_SIZE, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
   JitCall, JitExit,
 } from './layout.js';
 import { Code, T, W, type FuncDef, type FuncType } from './wasm.js';
@@ -55,7 +56,16 @@ export const FN_LOAD_SLOW = 7; // (addr, pc, op | rd << 8) -> JitCall: the load 
 export const FN_STORE_SLOW = 8; // (addr, pc, size, value) -> JitCall
 export const FN_SLOW_INSN = 9; // (pc, w0, w1, w2, step, n) -> JitCall
 export const FN_EXIT_STATUS = 10; // (status, next pc, n) -> n: leaves after a callout said so
-export const FIRST_PAGE_FN = 11;
+/**
+ * Whole loads and stores, one function per kind (Lb..Lwu, then Sb..Sd, in decode.ts's order):
+ * (addr, dtag, doff, base, site[, value]) -> JitCall. The TLB check and host access, else the
+ * hart's slow path; on a status other than Ok, the exit report for the block (see memSite).
+ */
+export const FN_LOAD_FIRST = 11;
+export const FN_STORE_FIRST = FN_LOAD_FIRST + 7;
+/** (status, base, site) -> status: the exit report of a load or store that leaves its block. */
+export const FN_MEM_EXIT = FN_STORE_FIRST + 4;
+export const FIRST_PAGE_FN = FN_MEM_EXIT + 1;
 
 // ---- the page's entry function: (block, baseLo, baseHi, n, dBase) -> n ----
 const P_BLOCK = 0;
@@ -94,6 +104,9 @@ export const TYPE_LOAD_SLOW = 6;
 export const TYPE_STORE_SLOW = 7;
 export const TYPE_SLOW_INSN = 8;
 export const TYPE_EXIT_STATUS = 9;
+export const TYPE_MEM_LOAD = 10;
+export const TYPE_MEM_STORE = 11;
+export const TYPE_MEM_EXIT = 12;
 export const MODULE_TYPES: FuncType[] = [
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
@@ -104,6 +117,9 @@ export const MODULE_TYPES: FuncType[] = [
   { params: [T.I64, T.I64, T.I32], results: [T.I32] },
   { params: [T.I64, T.I64, T.I32, T.I64], results: [T.I32] },
   { params: [T.I64, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I32, T.I64, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I32, T.I32, T.I64, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I32, T.I32, T.I64, T.I32, T.I64], results: [T.I32] },
   { params: [T.I32, T.I64, T.I32], results: [T.I32] },
 ];
 
@@ -315,6 +331,8 @@ export interface PageTranslation {
   covered: Uint8Array;
   blocks: number;
   instructions: number;
+  /** The load and store kinds the page uses: bit `op - Op.Lb` (loads), `7 + op - Op.Sb` (stores). */
+  memoryKinds: number;
 }
 
 interface Block {
@@ -475,9 +493,11 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
  * `decodeAhead`).
  */
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
-  blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN): PageTranslation {
+  blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN,
+  inlineMemory = false): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
-  const funcs = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12).emit();
+  const gen = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12, inlineMemory);
+  const funcs = gen.emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
   let instructions = 0;
@@ -486,7 +506,7 @@ export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: nu
     for (const h of b.slots) covered[h] = 1;
     instructions += b.count;
   });
-  return { funcs, blockOf, covered, blocks: blocks.length, instructions };
+  return { funcs, blockOf, covered, blocks: blocks.length, instructions, memoryKinds: gen.memoryKinds };
 }
 
 class PageCodegen {
@@ -497,6 +517,10 @@ class PageCodegen {
   private extra = 0; // labels opened inside the current block's code
   private selfLoop = false;
   private c = 0; // the block's instruction count
+  /** A load or store of the current block branches to its exit (`br_if` to the outermost label). */
+  private leavesByOut = false;
+  /** See PageTranslation.memoryKinds. */
+  memoryKinds = 0;
 
   constructor(
     private readonly code: Int32Array,
@@ -505,6 +529,13 @@ class PageCodegen {
     private readonly blocks: Block[],
     private readonly fnBase: number,
     private readonly arenaPage: number,
+    /**
+     * Loads and stores in the block (TLB check, host access, slow-path call): about 125 bytes
+     * each, against about 25 for a call to the module's FN_LOAD_FIRST.. functions. The engine
+     * asks for it on pages whose translation keeps running (their code is then optimised, where
+     * the call would cost about a fifth of a compute-bound guest's speed).
+     */
+    private readonly inlineMemory: boolean,
   ) {
     blocks.forEach((b, i) => {
       this.blockAt[b.start] = i;
@@ -709,6 +740,9 @@ class PageCodegen {
     const lastOp = code[lastK] & 0xff;
     this.selfLoop = (isBranch(lastOp) || lastOp === Op.Jal) &&
       b.slots[b.slots.length - 1] + (code[lastK + 1] >> 1) === b.start;
+    // The outermost label: loads and stores whose callout leaves the block branch out of it.
+    this.leavesByOut = false;
+    o.block();
     if (this.selfLoop) {
       o.loop();
       this.extra++;
@@ -740,6 +774,15 @@ class PageCodegen {
     if (this.selfLoop) {
       o.op(W.End);
       this.extra--;
+    }
+    o.op(W.End);
+    if (this.leavesByOut) {
+      // FN_MEM_EXIT wrote the exit pc and kind; the instructions after the access go back to n.
+      o.get(L_N);
+      o.i32(0);
+      o.mem(W.I32Load, 2, this.state + HS_EXIT_ADJ);
+      o.op(W.I32Add);
+      o.op(W.Return);
     }
   }
 
@@ -1098,6 +1141,50 @@ class PageCodegen {
   }
 
   private emitLoad(op: number, rd: number, rs1: number, imm: number, off: number, len: number, i: number): void {
+    if (this.inlineMemory) {
+      this.emitLoadInline(op, rd, rs1, imm, off, len, i);
+      return;
+    }
+    const o = this.out;
+    this.readReg(rs1);
+    if (imm !== 0) {
+      o.i64(imm);
+      o.op(W.I64Add);
+    }
+    o.get(L_DTAG);
+    o.get(L_DOFF);
+    o.get(L_BASE);
+    o.i32(memSite(off, len, rd, this.c - i - 1));
+    o.call(FN_LOAD_FIRST + op - Op.Lb);
+    this.memoryKinds |= 1 << (op - Op.Lb);
+    o.brIf(this.extra);
+    this.leavesByOut = true;
+  }
+
+  private emitStore(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
+    if (this.inlineMemory) {
+      this.emitStoreInline(op, rs1, rs2, imm, off, len, i);
+      return;
+    }
+    const o = this.out;
+    this.readReg(rs1);
+    if (imm !== 0) {
+      o.i64(imm);
+      o.op(W.I64Add);
+    }
+    o.get(L_DTAG);
+    o.get(L_DOFF);
+    o.get(L_BASE);
+    o.i32(memSite(off, len, 0, this.c - i - 1));
+    this.readReg(rs2);
+    o.call(FN_STORE_FIRST + op - Op.Sb);
+    this.memoryKinds |= 1 << (7 + op - Op.Sb);
+    o.brIf(this.extra);
+    this.leavesByOut = true;
+  }
+
+  /** A load with the TLB check and host access in the block (a hot page's, see inlineMemory). */
+  private emitLoadInline(op: number, rd: number, rs1: number, imm: number, off: number, len: number, i: number): void {
     const o = this.out;
     const size = op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lh || op === Op.Lhu ? 2 : 1;
     const load = op === Op.Lb ? W.I64Load8S : op === Op.Lbu ? W.I64Load8U : op === Op.Lh ? W.I64Load16S :
@@ -1120,7 +1207,8 @@ class PageCodegen {
     this.extra--;
   }
 
-  private emitStore(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
+  /** A store with the TLB check and host access in the block (a hot page's, see inlineMemory). */
+  private emitStoreInline(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
     const o = this.out;
     const size = 1 << (op - Op.Sb);
     const store = op === Op.Sb ? W.I64Store8 : op === Op.Sh ? W.I64Store16 : op === Op.Sw ? W.I64Store32 : W.I64Store;
@@ -1305,6 +1393,208 @@ class PageCodegen {
     o.call(FN_SLOW_INSN);
     this.checkStatus(off, len, i);
   }
+}
+
+/**
+ * A load's or store's site, the constant its block passes to the FN_LOAD_FIRST.. functions: byte
+ * offset in the page (bits 0-11), 4-byte instruction (bit 12), rd (bits 13-17; a load's), and the
+ * block's instructions after it (bits 18-): what FN_MEM_EXIT needs to report an exit.
+ */
+export function memSite(off: number, len: number, rd: number, after: number): number {
+  return off | (len === 4 ? 1 << 12 : 0) | ((rd & 31) << 13) | (after << 18);
+}
+
+/**
+ * Loads and stores out of line (functions FN_LOAD_FIRST ... FN_MEM_EXIT): one function per kind,
+ * shared by all blocks of the module (`used`: a bit per kind its pages use, as in
+ * PageTranslation.memoryKinds; the others are left empty), so a block carries only the address, a call and a branch
+ * for each (wasm bytes are what the engine's baseline compiler pays for, at the first call of each
+ * block; the optimising compiler inlines these where code is hot, see bin/tsvm.js).
+ */
+export function memoryHelpers(state: number, used: number): FuncDef[] {
+  const funcs: FuncDef[] = [];
+  const unused = (type: number): void => {
+    const o = new Code();
+    o.op(W.Unreachable);
+    o.op(W.End);
+    funcs.push({ type, locals: [], body: o });
+  };
+  // Parameters: 0 addr (i64), 1 dtag, 2 doff, 3 base (i64), 4 site[, 5 value (i64)]; local lo.
+  const tlbCheck = (o: Code, lo: number, tagOff: number, size: number): void => {
+    o.get(0);
+    o.op(W.I32WrapI64);
+    o.tee(lo);
+    o.i32(9);
+    o.op(W.I32ShrU);
+    o.i32((JIT_TLB_SIZE - 1) << 3);
+    o.op(W.I32And);
+    o.get(1);
+    o.op(W.I32Add);
+    o.mem(W.F64Load, 3, state + tagOff);
+    o.get(0);
+    o.i64(12);
+    o.op(W.I64ShrS);
+    o.op(W.F64ConvertI64S);
+    o.op(W.F64Eq);
+    if (size > 1) {
+      o.get(lo);
+      o.i32(size - 1);
+      o.op(W.I32And);
+      o.op(W.I32Eqz);
+      o.op(W.I32And);
+    }
+  };
+  const hostAddress = (o: Code, lo: number, offOff: number): void => {
+    o.get(lo);
+    o.i32(10);
+    o.op(W.I32ShrU);
+    o.i32((JIT_TLB_SIZE - 1) << 2);
+    o.op(W.I32And);
+    o.get(2);
+    o.op(W.I32Add);
+    o.mem(W.I32Load, 2, state + offOff);
+    o.get(lo);
+    o.i32(0xfff);
+    o.op(W.I32And);
+    o.op(W.I32Add);
+  };
+  const pc = (o: Code): void => {
+    o.get(3);
+    o.get(4);
+    o.i32(0xfff);
+    o.op(W.I32And);
+    o.op(W.I64ExtendI32U);
+    o.op(W.I64Add);
+  };
+  const loads: [number, W, number][] = [
+    [Op.Lb, W.I64Load8S, 1], [Op.Lh, W.I64Load16S, 2], [Op.Lw, W.I64Load32S, 4], [Op.Ld, W.I64Load, 8],
+    [Op.Lbu, W.I64Load8U, 1], [Op.Lhu, W.I64Load16U, 2], [Op.Lwu, W.I64Load32U, 4],
+  ];
+  for (const [op, load, size] of loads) {
+    if ((used & (1 << (op - Op.Lb))) === 0) {
+      unused(TYPE_MEM_LOAD);
+      continue;
+    }
+    const o = new Code();
+    const LO = 5;
+    const RD = 6;
+    tlbCheck(o, LO, HS_TLB_RTAG, size);
+    o.if();
+    // RAM: nothing to do for x0 (no side effects).
+    o.get(4);
+    o.i32(13);
+    o.op(W.I32ShrU);
+    o.i32(31);
+    o.op(W.I32And);
+    o.tee(RD);
+    o.if();
+    o.get(RD);
+    o.i32(3);
+    o.op(W.I32Shl);
+    hostAddress(o, LO, HS_TLB_ROFF);
+    o.mem(load, Math.log2(size), 0);
+    o.mem(W.I64Store, 3, state + HS_X);
+    o.op(W.End);
+    o.i32(JitCall.Ok);
+    o.op(W.Return);
+    o.op(W.End);
+    o.get(0);
+    pc(o);
+    o.get(4);
+    o.i32(5);
+    o.op(W.I32ShrU);
+    o.i32(0x1f00);
+    o.op(W.I32And);
+    o.i32(op);
+    o.op(W.I32Or);
+    o.call(FN_LOAD_SLOW);
+    o.get(3);
+    o.get(4);
+    o.returnCall(FN_MEM_EXIT);
+    o.op(W.End);
+    funcs.push({ type: TYPE_MEM_LOAD, locals: [[2, T.I32]], body: o });
+  }
+  const stores: [W, number][] = [[W.I64Store8, 1], [W.I64Store16, 2], [W.I64Store32, 4], [W.I64Store, 8]];
+  for (let k = 0; k < stores.length; k++) {
+    const [store, size] = stores[k];
+    if ((used & (1 << (7 + k))) === 0) {
+      unused(TYPE_MEM_STORE);
+      continue;
+    }
+    const o = new Code();
+    const LO = 6;
+    tlbCheck(o, LO, HS_TLB_WTAG, size);
+    o.if();
+    hostAddress(o, LO, HS_TLB_WOFF);
+    o.get(5);
+    o.mem(store, Math.log2(size), 0);
+    o.i32(JitCall.Ok);
+    o.op(W.Return);
+    o.op(W.End);
+    o.get(0);
+    pc(o);
+    o.i32(size);
+    o.get(5);
+    o.call(FN_STORE_SLOW);
+    o.get(3);
+    o.get(4);
+    o.returnCall(FN_MEM_EXIT);
+    o.op(W.End);
+    funcs.push({ type: TYPE_MEM_STORE, locals: [[1, T.I32]], body: o });
+  }
+  if (used === 0) {
+    unused(TYPE_MEM_EXIT);
+    return funcs;
+  }
+  // memExit(status, base, site) -> status. PcSet leaves where the hart put the pc; Stop at the next
+  // instruction (the access was done).
+  const ex = new Code();
+  ex.get(0);
+  ex.op(W.I32Eqz);
+  ex.if();
+  ex.i32(JitCall.Ok);
+  ex.op(W.Return);
+  ex.op(W.End);
+  ex.get(0);
+  ex.i32(JitCall.PcSet);
+  ex.op(W.I32Ne);
+  ex.if();
+  ex.i32(0);
+  ex.get(1);
+  ex.get(2);
+  ex.i32(0xfff);
+  ex.op(W.I32And);
+  ex.i32(2);
+  ex.op(W.I32Add);
+  ex.get(2);
+  ex.i32(11);
+  ex.op(W.I32ShrU);
+  ex.i32(2);
+  ex.op(W.I32And);
+  ex.op(W.I32Add); // + 2 for a 4-byte instruction
+  ex.op(W.I64ExtendI32U);
+  ex.op(W.I64Add);
+  ex.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  ex.op(W.End);
+  ex.i32(0);
+  ex.get(0);
+  ex.i32(JitCall.PcSet);
+  ex.op(W.I32Eq);
+  ex.if(T.I32);
+  ex.i32(JitExit.PcSet);
+  ex.op(W.Else);
+  ex.i32(JitExit.Leave);
+  ex.op(W.End);
+  ex.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  ex.i32(0);
+  ex.get(2);
+  ex.i32(18);
+  ex.op(W.I32ShrU);
+  ex.mem(W.I32Store, 2, state + HS_EXIT_ADJ);
+  ex.get(0);
+  ex.op(W.End);
+  funcs.push({ type: TYPE_MEM_EXIT, locals: [], body: ex });
+  return funcs;
 }
 
 /** Emits the three high-multiply helpers (function indices FN_MULHU, FN_MULH, FN_MULHSU). */
