@@ -24,7 +24,7 @@ import type { PhysicalMemory } from '../hart/memory.js';
 import { wasmApi, type WasmInstance, type WasmModule, type WasmTable } from '../hart/wasm-api.js';
 import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
 import {
-  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, FIRST_PAGE_FN, FN_LOAD_FIRST, chainHelper, memoryHelpers, mulHelpers, slowPathHelpers,
+  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, FN_BUDGET_EXIT, FN_LOAD_FIRST, budgetExitHelper, chainHelper, memoryHelpers, mulHelpers, slowPathHelpers,
   translatePage,
 } from './translate.js';
 import { Code, T, assembleModule, type FuncDef } from './wasm.js';
@@ -476,8 +476,9 @@ export class JitEngine {
     funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
     funcs.push(...slowPathHelpers(this.state));
     const memoryAt = funcs.length; // the memory helpers, once the pages say which they use
-    const memoryCount = FIRST_PAGE_FN - FN_LOAD_FIRST;
+    const memoryCount = FN_BUDGET_EXIT - FN_LOAD_FIRST;
     funcs.push(...memoryHelpers(this.state, 0));
+    funcs.push(budgetExitHelper(this.state));
     let memoryKinds = 0;
     const made: MadePage[] = [];
     const batch = new Set(list);

@@ -65,7 +65,9 @@ export const FN_LOAD_FIRST = 11;
 export const FN_STORE_FIRST = FN_LOAD_FIRST + 7;
 /** (status, base, site) -> status: the exit report of a load or store that leaves its block. */
 export const FN_MEM_EXIT = FN_STORE_FIRST + 4;
-export const FIRST_PAGE_FN = FN_MEM_EXIT + 1;
+/** (base, offset | count << 12, n) -> n + count: leaves a block whose count the budget lacks. */
+export const FN_BUDGET_EXIT = FN_MEM_EXIT + 1;
+export const FIRST_PAGE_FN = FN_BUDGET_EXIT + 1;
 
 // ---- the page's entry function: (block, baseLo, baseHi, n, dBase) -> n ----
 const P_BLOCK = 0;
@@ -107,6 +109,8 @@ export const TYPE_EXIT_STATUS = 9;
 export const TYPE_MEM_LOAD = 10;
 export const TYPE_MEM_STORE = 11;
 export const TYPE_MEM_EXIT = 12;
+export const TYPE_BUDGET_EXIT = 13;
+export const TYPE_JUMP = 14;
 export const MODULE_TYPES: FuncType[] = [
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
   { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [T.I32] },
@@ -121,6 +125,8 @@ export const MODULE_TYPES: FuncType[] = [
   { params: [T.I64, T.I32, T.I32, T.I64, T.I32], results: [T.I32] },
   { params: [T.I64, T.I32, T.I32, T.I64, T.I32, T.I64], results: [T.I32] },
   { params: [T.I32, T.I64, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I32, T.I32], results: [T.I32] },
+  { params: [T.I64, T.I64, T.I32, T.I32, T.I32], results: [T.I32] },
 ];
 
 /** Pushes the two i32 words (low, high) of the i64 in local `l`. */
@@ -320,8 +326,9 @@ export function chainHelper(state: number, chainBase: number, chainPages: number
 
 /**
  * A translated page: its functions and what they cover. `funcs[0]` is the page's entry (exported,
- * type TYPE_ENTRY), `funcs[1]` its dispatcher, then one function per block; they take function
- * indices `fnBase`, `fnBase + 1`, ... of the module (as passed to translatePage).
+ * type TYPE_ENTRY), `funcs[1]` its dispatcher, `funcs[2]` its jump (a `jalr`'s target), then one
+ * function per block; they take function indices `fnBase`, `fnBase + 1`, ... of the module (as
+ * passed to translatePage).
  */
 export interface PageTranslation {
   funcs: FuncDef[];
@@ -552,8 +559,11 @@ class PageCodegen {
   private get dispatchFn(): number {
     return this.fnBase + 1;
   }
+  private get jumpFn(): number {
+    return this.fnBase + 2;
+  }
   private blockFn(j: number): number {
-    return this.fnBase + 2 + j;
+    return this.fnBase + 3 + j;
   }
 
   /** The page's functions: entry, dispatcher, one per block. */
@@ -612,9 +622,58 @@ class PageCodegen {
     d.get(D_N);
     d.op(W.End);
 
+    // Jump (target, base, n, dtag, doff) -> n: a `jalr` to the target, all of its block retired.
+    // In the page: dispatch through the page's block map (int16 per halfword; a byte offset in the
+    // page is the map's byte offset); a target starting no block leaves with JitExit.Miss.
+    // Otherwise chain to the target's page.
+    const J_T = 0;
+    const J_BASE = 1;
+    const J_N = 2;
+    const J_DTAG = 3;
+    const J_DOFF = 4;
+    const J_BLK = 5;
+    const jump = new Code();
+    jump.get(J_T);
+    jump.i64(-4096);
+    jump.op(W.I64And);
+    jump.get(J_BASE);
+    jump.op(W.I64Eq);
+    jump.if();
+    jump.get(J_T);
+    jump.op(W.I32WrapI64);
+    jump.i32(0xfff);
+    jump.op(W.I32And);
+    jump.mem(W.I32Load16S, 1, this.blockMap);
+    jump.tee(J_BLK);
+    jump.i32(0);
+    jump.op(W.I32GeS);
+    jump.if();
+    jump.get(J_BLK);
+    jump.get(J_BASE);
+    jump.get(J_N);
+    jump.get(J_DTAG);
+    jump.get(J_DOFF);
+    jump.returnCall(this.dispatchFn);
+    jump.op(W.End);
+    jump.i32(0);
+    jump.get(J_T);
+    jump.mem(W.I64Store, 3, s + HS_EXIT_PC);
+    jump.i32(0);
+    jump.i32(JitExit.Miss);
+    jump.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    jump.get(J_N);
+    jump.op(W.Return);
+    jump.op(W.End);
+    jump.get(J_T);
+    jump.get(J_N);
+    jump.get(J_DTAG);
+    jump.returnCall(FN_CHAIN);
+    jump.op(W.End);
+
     const funcs: FuncDef[] = [
       { type: TYPE_ENTRY, locals: [], body: entry },
       { type: TYPE_DISPATCH, locals: [], body: d },
+      { type: TYPE_JUMP, locals: [[1, T.I32]], body: jump },
     ];
     // All block bodies go into one buffer; each function is a view of its part.
     const all = (this.out = new Code(256 + 96 * this.instructionCount()));
@@ -757,7 +816,10 @@ class PageCodegen {
       o.op(W.I32LtS);
       o.if();
       this.extra++;
-      this.exit(JitExit.Budget, b.start * 2, b.count);
+      o.get(L_BASE);
+      o.i32(b.start * 2 | (b.count << 12));
+      o.get(L_N);
+      o.returnCall(FN_BUDGET_EXIT);
       o.op(W.End);
       this.extra--;
     }
@@ -842,38 +904,12 @@ class PageCodegen {
         this.dest(rd);
         this.pcAt(off + len);
         this.writeReg(rd);
-        // In-page target: dispatch through the page's block map (int16 per halfword; a byte
-        // offset in the page is the map's byte offset); a target starting no block leaves with
-        // JitExit.Miss. Otherwise leave.
         o.get(L_T1);
-        o.i64(-4096);
-        o.op(W.I64And);
-        o.get(L_BASE);
-        o.op(W.I64Eq);
-        o.if();
-        this.extra++;
-        o.get(L_T1);
-        o.op(W.I32WrapI64);
-        o.i32(0xfff);
-        o.op(W.I32And);
-        o.mem(W.I32Load16S, 1, this.blockMap);
-        o.tee(L_BLK);
-        o.i32(0);
-        o.op(W.I32GeS);
-        o.if();
-        this.extra++;
-        o.get(L_BLK);
         o.get(L_BASE);
         o.get(L_N);
         o.get(L_DTAG);
         o.get(L_DOFF);
-        o.returnCall(this.dispatchFn);
-        o.op(W.End);
-        this.extra--;
-        this.exit(JitExit.Miss, 'T1', 0);
-        o.op(W.End);
-        this.extra--;
-        this.leave('T1');
+        o.returnCall(this.jumpFn);
         return;
       }
       case Op.Beq:
@@ -1595,6 +1631,32 @@ export function memoryHelpers(state: number, used: number): FuncDef[] {
   ex.op(W.End);
   funcs.push({ type: TYPE_MEM_EXIT, locals: [], body: ex });
   return funcs;
+}
+
+/**
+ * budgetExit(base, site, n) -> n + count (function FN_BUDGET_EXIT): the exit of a block the budget
+ * does not cover, at its start (site: byte offset in the page | instruction count << 12).
+ */
+export function budgetExitHelper(state: number): FuncDef {
+  const o = new Code();
+  o.i32(0);
+  o.get(0);
+  o.get(1);
+  o.i32(0xfff);
+  o.op(W.I32And);
+  o.op(W.I64ExtendI32U);
+  o.op(W.I64Add);
+  o.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  o.i32(0);
+  o.i32(JitExit.Budget);
+  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  o.get(2);
+  o.get(1);
+  o.i32(12);
+  o.op(W.I32ShrU);
+  o.op(W.I32Add);
+  o.op(W.End);
+  return { type: TYPE_BUDGET_EXIT, locals: [], body: o };
 }
 
 /** Emits the three high-multiply helpers (function indices FN_MULHU, FN_MULH, FN_MULHSU). */
