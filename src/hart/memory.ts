@@ -152,10 +152,20 @@ export class PhysicalMemory {
     const have = this.wasmMemory.buffer.byteLength / WASM_PAGE_SIZE;
     const need = Math.ceil(total / WASM_PAGE_SIZE);
     if (need > have) {
+      // With headroom (a sixteenth, within the limit): the reservations that follow guest RAM
+      // (hart state, JIT tables) then need no grow of their own. Each grow of a large memory took
+      // 2-3 ms and made V8 collect garbage for the "external memory" it reports; the headroom is
+      // address space, not host memory, until used.
+      const limit = Math.floor(MAX_ARENA / WASM_PAGE_SIZE);
+      const target = Math.min(limit, need + (need >> 4));
       try {
-        this.wasmMemory.grow(need - have);
+        this.wasmMemory.grow(target - have);
       } catch {
-        throw new MemoryError('ENOMEM', `cannot allocate ${total} bytes of guest memory`);
+        try {
+          this.wasmMemory.grow(need - have);
+        } catch {
+          throw new MemoryError('ENOMEM', `cannot allocate ${total} bytes of guest memory`);
+        }
       }
     }
     const buffer = this.wasmMemory.buffer;
