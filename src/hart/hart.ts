@@ -168,6 +168,32 @@ export interface HartState {
   waiting: boolean;
 }
 
+/** The value an AMO (funct5 `f5`) stores, from the old value a and rs2's b: amoLo/amoHi. */
+let amoLo = 0;
+let amoHi = 0;
+function amoResult(f5: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  switch (f5) {
+    case 0: { // add
+      amoLo = (aLo + bLo) | 0;
+      amoHi = (aHi + bHi + ((amoLo >>> 0) < (aLo >>> 0) ? 1 : 0)) | 0;
+      return;
+    }
+    case 1: amoLo = bLo; amoHi = bHi; return; // swap
+    case 4: amoLo = aLo ^ bLo; amoHi = aHi ^ bHi; return;
+    case 8: amoLo = aLo | bLo; amoHi = aHi | bHi; return;
+    case 12: amoLo = aLo & bLo; amoHi = aHi & bHi; return;
+    default: {
+      const signed = f5 === 16 || f5 === 20;
+      const ah = signed ? aHi : aHi >>> 0;
+      const bh = signed ? bHi : bHi >>> 0;
+      const aLess = ah < bh || (ah === bh && (aLo >>> 0) < (bLo >>> 0));
+      const takeA = f5 === 16 || f5 === 24 ? aLess : !aLess;
+      amoLo = takeA ? aLo : bLo;
+      amoHi = takeA ? aHi : bHi;
+    }
+  }
+}
+
 export class Hart implements CodePageListener {
   readonly hartId: number;
   readonly mem: PhysicalMemory;
@@ -2064,6 +2090,43 @@ export class Hart implements CodePageListener {
       this.raiseException(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, lo, hi);
       return 2;
     }
+    // Fast path: the TLB maps the page (a write entry: RAM the hart may write, dirty, holding no
+    // code or watched word, so the access needs nothing else, as for an inline store).
+    const t = this.dBase + ((lo >>> 12) & TLB_MASK);
+    const vpn = hi * 1048576 + (lo >>> 12);
+    const hit = isLr ? this.tlbRTag[t] === vpn : this.tlbWTag[t] === vpn;
+    if (hit) {
+      const i32 = this.mem.i32;
+      const off = (isLr ? this.tlbROff[t] : this.tlbWOff[t]) + (lo & 0xfff);
+      const aLo = i32[off >> 2];
+      const aHi = word ? aLo >> 31 : i32[(off >> 2) + 1];
+      if (isLr) {
+        this.resValid = true;
+        this.resAddr = this.mem.physicalAddress(off);
+        x[rd] = aLo;
+        x[rd + 1] = aHi;
+        return 0;
+      }
+      if (isSc) {
+        const ok = this.resValid && this.mem.physicalAddress(off) === this.resAddr;
+        this.resValid = false;
+        if (ok) {
+          i32[off >> 2] = x[rs2];
+          if (!word) i32[(off >> 2) + 1] = x[rs2 + 1];
+        }
+        x[rd] = ok ? 0 : 1;
+        x[rd + 1] = 0;
+        return 0;
+      }
+      const bLo = x[rs2];
+      const bHi = word ? bLo >> 31 : x[rs2 + 1];
+      amoResult(f5, aLo, aHi, bLo, bHi);
+      i32[off >> 2] = amoLo;
+      if (!word) i32[(off >> 2) + 1] = amoHi;
+      x[rd] = aLo;
+      x[rd + 1] = aHi;
+      return 0;
+    }
     if (isLr) {
       const pa = this.translateData(lo, hi, ACCESS_READ);
       if (pa < 0 || !this.physRead(pa, size, lo, hi)) {
@@ -2115,29 +2178,8 @@ export class Hart implements CodePageListener {
     const aHi = word ? aLo >> 31 : this.ldHi;
     const bLo = x[rs2];
     const bHi = word ? bLo >> 31 : x[rs2 + 1];
-    let nLo: number;
-    let nHi: number;
-    switch (f5) {
-      case 0: { // add
-        nLo = (aLo + bLo) | 0;
-        nHi = (aHi + bHi + ((nLo >>> 0) < (aLo >>> 0) ? 1 : 0)) | 0;
-        break;
-      }
-      case 1: nLo = bLo; nHi = bHi; break; // swap
-      case 4: nLo = aLo ^ bLo; nHi = aHi ^ bHi; break;
-      case 8: nLo = aLo | bLo; nHi = aHi | bHi; break;
-      case 12: nLo = aLo & bLo; nHi = aHi & bHi; break;
-      default: {
-        const signed = f5 === 16 || f5 === 20;
-        const ah = signed ? aHi : aHi >>> 0;
-        const bh = signed ? bHi : bHi >>> 0;
-        const aLess = ah < bh || (ah === bh && (aLo >>> 0) < (bLo >>> 0));
-        const takeA = f5 === 16 || f5 === 24 ? aLess : !aLess;
-        nLo = takeA ? aLo : bLo;
-        nHi = takeA ? aHi : bHi;
-      }
-    }
-    if (!this.physWrite(pa, size, nLo, nHi, lo, hi)) {
+    amoResult(f5, aLo, aHi, bLo, bHi);
+    if (!this.physWrite(pa, size, amoLo, amoHi, lo, hi)) {
       this.raiseFault();
       return 2;
     }

@@ -212,6 +212,17 @@ export class PhysicalMemory {
     }
   }
 
+  /** Guest physical address of an arena offset inside RAM/ROM (-1 for reserved areas). */
+  physicalAddress(arenaOffset: number): number {
+    const ram = this.ram;
+    for (let i = 0; i < ram.length; i++) {
+      const r = ram[i];
+      const d = arenaOffset - r.arenaOffset;
+      if (d >= 0 && d < r.size) return r.base + d;
+    }
+    return -1;
+  }
+
   /** Arena offset of a guest physical address, or -1 when it is not RAM/ROM. */
   arenaOffset(physAddr: number): number {
     const ram = this.ram;
