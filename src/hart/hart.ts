@@ -49,6 +49,8 @@ export interface HartOptions {
 }
 
 const TLB_SIZE = JIT_TLB_SIZE;
+/** Entries of the hart's cache of 2 MiB page-table leaves (Hart.leafKey). */
+const LEAF_CACHE = 16;
 const TLB_MASK = TLB_SIZE - 1;
 // TLB sets, by effective privilege (and SUM for S-mode data accesses).
 const SET_U = 0;
@@ -246,6 +248,15 @@ export class Hart implements CodePageListener {
   /** Superpages (superpageKey) with translations possibly cached in the TLB since its last flush. */
   private readonly superpages = new Set<number>();
   private lastSuperpage = NaN; // the key last added (walks of one superpage come in runs)
+  /**
+   * Recent 2 MiB leaves (Linux maps its image and the linear map with them): per entry, the
+   * superpage number (NaN when empty), its leaf PTE's low word and physical base. A TLB miss in
+   * one needs no page walk: the leaf's permissions and A/D bits are checked as a walk would.
+   * Entries are superpages of `superpages`, cleared with it.
+   */
+  private readonly leafKey = new Float64Array(LEAF_CACHE).fill(NaN);
+  private readonly leafPte = new Int32Array(LEAF_CACHE);
+  private readonly leafBase = new Float64Array(LEAF_CACHE);
 
   // ---- run-loop plumbing ----
   private irqCheck = true;
@@ -1182,6 +1193,13 @@ export class Hart implements CodePageListener {
     const sv39 = this.satpMode === 8;
     const top = sv39 ? hi >> 6 : hi >> 15;
     if (top !== 0 && top !== -1) return this.fault(access, true, lo, hi);
+    const need = access === ACCESS_WRITE ? Pte.A | Pte.D : Pte.A;
+    const superpage = Math.floor((hi * 1048576 + (lo >>> 12)) / 512);
+    const e = superpage & (LEAF_CACHE - 1);
+    if (this.leafKey[e] === superpage) {
+      const pte = this.leafPte[e];
+      if ((pte & need) === need && this.leafAllows(pte, access, priv)) return this.leafBase[e] + (lo & 0x1fffff);
+    }
     const csr = this.csr64;
     let table = ((csr[C_SATP + 1] & 0xfff) * TWO32 + (csr[C_SATP] >>> 0)) * PAGE_SIZE;
     const mem = this.mem;
@@ -1208,22 +1226,7 @@ export class Hart implements CodePageListener {
         continue;
       }
       // Leaf: permissions.
-      if (priv === PRIV_U) {
-        if ((pte & Pte.U) === 0) return this.fault(access, true, lo, hi);
-      } else if ((pte & Pte.U) !== 0) {
-        if (access === ACCESS_EXEC || (this.mstatus & MSTATUS_SUM) === 0) {
-          return this.fault(access, true, lo, hi);
-        }
-      }
-      if (access === ACCESS_READ) {
-        if ((pte & Pte.R) === 0 && ((this.mstatus & MSTATUS_MXR) === 0 || (pte & Pte.X) === 0)) {
-          return this.fault(access, true, lo, hi);
-        }
-      } else if (access === ACCESS_WRITE) {
-        if ((pte & Pte.W) === 0) return this.fault(access, true, lo, hi);
-      } else if ((pte & Pte.X) === 0) {
-        return this.fault(access, true, lo, hi);
-      }
+      if (!this.leafAllows(pte, access, priv)) return this.fault(access, true, lo, hi);
       // Superpage alignment: the low level*9 bits of the PPN must be zero.
       if (level > 0) {
         if (ppn % SUPERPAGE_PPNS[level] !== 0) return this.fault(access, true, lo, hi);
@@ -1234,13 +1237,17 @@ export class Hart implements CodePageListener {
         }
       }
       // Accessed / dirty.
-      const need = access === ACCESS_WRITE ? Pte.A | Pte.D : Pte.A;
       if ((pte & need) !== need) {
         pte |= need;
         const page = off >>> 12;
         if (mem.pageFlags[page] !== 0) mem.invalidateCode(page);
         i32[off >> 2] = pte;
         mem.dirty[page] = 1;
+      }
+      if (level === 1) {
+        this.leafKey[e] = superpage;
+        this.leafPte[e] = pte;
+        this.leafBase[e] = ppn * PAGE_SIZE;
       }
       // Physical address: PPN with the low levels taken from the virtual address.
       if (level === 0) return ppn * PAGE_SIZE + (lo & 0xfff);
@@ -1249,6 +1256,20 @@ export class Hart implements CodePageListener {
       return ppn * PAGE_SIZE + (hi & 0x7f) * TWO32 + (lo >>> 0);
     }
     return this.fault(access, true, lo, hi);
+  }
+
+  /** A leaf PTE's permissions allow the access at `priv` (with the current SUM and MXR). */
+  private leafAllows(pte: number, access: number, priv: number): boolean {
+    if (priv === PRIV_U) {
+      if ((pte & Pte.U) === 0) return false;
+    } else if ((pte & Pte.U) !== 0) {
+      if (access === ACCESS_EXEC || (this.mstatus & MSTATUS_SUM) === 0) return false;
+    }
+    if (access === ACCESS_READ) {
+      return (pte & Pte.R) !== 0 || ((this.mstatus & MSTATUS_MXR) !== 0 && (pte & Pte.X) !== 0);
+    }
+    if (access === ACCESS_WRITE) return (pte & Pte.W) !== 0;
+    return (pte & Pte.X) !== 0;
   }
 
   private fault(access: number, pageFault: boolean, lo: number, hi: number): number {
@@ -1272,6 +1293,7 @@ export class Hart implements CodePageListener {
     this.tlbXTag.fill(NaN, 0, n);
     this.superpages.clear();
     this.lastSuperpage = NaN;
+    this.leafKey.fill(NaN);
   }
 
   /**
@@ -1301,6 +1323,7 @@ export class Hart implements CodePageListener {
     this.tlbXTag.fill(NaN);
     this.superpages.clear();
     this.lastSuperpage = NaN;
+    this.leafKey.fill(NaN);
   }
 
   /** CodePageListener: a page now holds code or a watch; drop write mappings of it. */
