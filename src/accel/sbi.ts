@@ -191,10 +191,13 @@ function forEachHart(host: SbiHost, mask: bigint, base: bigint, fn: (id: number)
     for (const id of ids) fn(id);
     return SBI_SUCCESS;
   }
-  for (let bit = 0n; bit < 64n; bit++) {
-    if (((mask >> bit) & 1n) === 0n) continue;
-    const id = base + bit;
-    if (id > 4095n || !fn(Number(id))) return SBI_ERR_INVALID_PARAM;
+  // In numbers, not BigInts: Linux sends a remote fence.i or sfence this way many times a boot.
+  const words = [Number(BigInt.asUintN(32, mask)), Number(BigInt.asUintN(32, mask >> 32n))];
+  const first = base > 4095n ? 4096 : Number(base);
+  for (let bit = 0; bit < 64; bit++) {
+    if (((words[bit >> 5] >>> (bit & 31)) & 1) === 0) continue;
+    const id = first + bit;
+    if (id > 4095 || !fn(id)) return SBI_ERR_INVALID_PARAM;
   }
   return SBI_SUCCESS;
 }
