@@ -349,6 +349,11 @@ export class JitEngine {
     return r;
   }
 
+  /** Background compiles are in flight (their translations install at a later event-loop turn). */
+  get compiling(): boolean {
+    return this.inFlight.size > 0;
+  }
+
   /** Exit report of the last run of translated code. */
   get exitKind(): JitExit {
     return this.ctl[HS_EXIT_KIND >> 2];
