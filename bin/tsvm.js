@@ -12,9 +12,14 @@ import vm from 'node:vm';
 // Translated guest code is many small WebAssembly functions (one per guest block), and V8
 // recompiles one with its optimising compiler once it has run a while (the tiering budget, 1.8 M
 // by default). In a Linux boot thousands of blocks get there, and those background compiles cost
-// more than they save; with ten times the budget the hot loops are still optimised early
-// (compute.elf runs as fast) and a boot to the prompt takes 3-6% less (interleaved CLI runs).
-setFlagsFromString('--wasm-tiering-budget=20000000');
+// more than they save: with 55 times the budget a boot to the prompt takes ~8% less, and hot
+// loops are still optimised within a fraction of a second (compute.elf: 1140 MIPS vs 1330 in
+// the benchmark's short runs). And functions compile when their module does, on V8's compiler
+// threads, rather than each at its first call on the guest's thread (V8's lazy default: ~6000
+// baseline compiles in a boot, ~65 ms of the guest's thread): with both, interleaved CLI boots
+// took 797 ms against 842 (median of 8).
+setFlagsFromString('--wasm-tiering-budget=100000000');
+setFlagsFromString('--no-wasm-lazy-compilation');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'src', 'cli', 'main.js');
