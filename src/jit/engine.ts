@@ -24,10 +24,9 @@ import type { PhysicalMemory } from '../hart/memory.js';
 import { wasmApi, type WasmInstance, type WasmModule, type WasmTable } from '../hart/wasm-api.js';
 import { HS_CUR_PAGE, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, JitExit } from './layout.js';
 import {
-  MAP_BYTES, MAP_TABLE_INDEX, MODULE_TYPES, TYPE_CALLOUT, TYPE_ENTRY, TYPE_MULH, FN_BUDGET_EXIT, FN_LOAD_FIRST, budgetExitHelper, chainHelper, memoryHelpers, mulHelpers, slowPathHelpers,
-  translatePage,
+  MAP_BYTES, MAP_TABLE_INDEX, buildModule, type ModulePageRequest, type ModuleRequest,
 } from './translate.js';
-import { Code, T, assembleModule, type FuncDef } from './wasm.js';
+import { Code, T, assembleModule } from './wasm.js';
 
 /** The hart's side of the JIT: callouts from translated code (see layout.ts JitCall). */
 export interface JitHost {
@@ -472,20 +471,8 @@ export class JitEngine {
       if (inlineMemory || list.length >= this.maxPages) break;
       if (p !== page && this.pages[p] === undefined && !this.pending.has(p) && mem.decodedPages[p] !== undefined) list.push(p);
     }
-    // Function indices (translate.ts FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
-    const funcs: FuncDef[] = [];
-    const helpers = mulHelpers();
-    funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: helpers.mulhu });
-    funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulh });
-    funcs.push({ type: TYPE_MULH, locals: [], body: helpers.mulhsu });
-    funcs.push(chainHelper(this.state, this.chainBase, this.chainPages));
-    funcs.push(...slowPathHelpers(this.state));
-    const memoryAt = funcs.length; // the memory helpers, once the pages say which they use
-    const memoryCount = FN_BUDGET_EXIT - FN_LOAD_FIRST;
-    funcs.push(...memoryHelpers(this.state, 0));
-    funcs.push(budgetExitHelper(this.state));
-    let memoryKinds = 0;
-    const made: MadePage[] = [];
+    const requests: ModulePageRequest[] = [];
+    const maps: number[] = [];
     const batch = new Set(list);
     for (const p of list) {
       const c = p === page ? code : mem.decodedPages[p];
@@ -496,47 +483,44 @@ export class JitEngine {
       // background one needs its own (the old translation runs until the new one is installed).
       const old = this.pages[p];
       const map = old !== undefined && !this.background ? old.map : this.allocMap(batch);
-      const fn = 3 + funcs.length; // after the three imported functions
-      const tr = translatePage(c, mem.u16, p << 12, this.state, this.mapPool + map * MAP_BYTES, hints,
-        this.decodeAhead, fn, inlineMemory);
-      if (tr.blocks === 0) {
+      requests.push({ page: p, code: c, hints, blockMap: this.mapPool + map * MAP_BYTES });
+      maps.push(map);
+    }
+    for (const p of list) this.warm.delete(p);
+    const req: ModuleRequest = {
+      state: this.state, chainBase: this.chainBase, chainPages: this.chainPages, decodeAhead: this.decodeAhead,
+      inlineMemory, pages: requests,
+    };
+    const result = buildModule(req, mem.u16);
+    const translated = new Map(result.pages.map((r) => [r.page, r]));
+    const live: MadePage[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const { page: p, code: c } = requests[i];
+      const map = maps[i];
+      const r = translated.get(p);
+      if (r === undefined) { // no block: nothing to run there yet
+        const old = this.pages[p];
         if (old === undefined || old.map !== map) this.freeMaps.push(map);
         continue;
       }
-      funcs.push(...tr.funcs);
-      memoryKinds |= tr.memoryKinds;
-      made.push({ page: p, code: c, map, blockOf: tr.blockOf, covered: tr.covered, fn, inlineMemory });
-      this.stats.blocks += tr.blocks;
-      this.stats.instructions += tr.instructions;
+      live.push({ page: p, code: c, map, blockOf: r.blockOf, covered: r.covered, fn: r.fn, inlineMemory });
+      this.stats.blocks += r.blocks;
+      this.stats.instructions += r.instructions;
     }
-    funcs.splice(memoryAt, memoryCount, ...memoryHelpers(this.state, memoryKinds));
-    for (const p of list) this.warm.delete(p);
-    if (made.length === 0) {
+    if (live.length === 0) {
       this.heat[page] = 0;
       return undefined;
     }
-    const bytes = assembleModule({
-      types: MODULE_TYPES,
-      importMemory: { module: 'h', name: 'mem', minPages: 0 },
-      importTable: { module: 'h', name: 'table', min: 0 },
-      importFuncs: [
-        { module: 'h', name: 'ld', type: TYPE_ENTRY },
-        { module: 'h', name: 'st', type: TYPE_CALLOUT },
-        { module: 'h', name: 'slow', type: TYPE_CALLOUT },
-      ],
-      funcs,
-      // Named by function index: a background install may skip some of the pages.
-      exports: made.map((m) => ({ name: `f${m.fn}`, func: m.fn })),
-    });
+    const bytes = result.bytes;
     if (this.background) {
       const epoch = this.epoch;
-      for (const m of made) this.pending.add(m.page);
-      this.inFlight.add(made);
+      for (const m of live) this.pending.add(m.page);
+      this.inFlight.add(live);
       this.stats.compileMs += now() - t0;
       wasmApi.compile(bytes).then(
-        (module) => this.installCompiled(epoch, made, module, bytes.length),
+        (module) => this.installCompiled(epoch, live, module, bytes.length),
         (e: unknown) => {
-          if (this.finishInFlight(epoch, made)) this.refused(made, e);
+          if (this.finishInFlight(epoch, live)) this.refused(live, e);
         });
       return undefined;
     }
@@ -546,10 +530,10 @@ export class JitEngine {
     } catch (e) {
       // E.g. a browser's main thread refuses to compile large modules synchronously: those
       // pages stay with the interpreter (never a broken run).
-      this.refused(made, e);
+      this.refused(live, e);
       return undefined;
     }
-    this.install(instance, made, bytes.length);
+    this.install(instance, live, bytes.length);
     this.stats.compileMs += now() - t0;
     return this.pages[page];
   }

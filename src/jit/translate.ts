@@ -42,7 +42,7 @@ import {
   HS_CUR_PAGE, HS_EXIT_ADJ, HS_EXIT_KIND, HS_EXIT_PC, HS_IBASE, HS_LOAD, HS_TLB_XOFF, HS_TLB_XTAG, JIT_TLB_SIZE, HS_TLB_RTAG, HS_TLB_ROFF, HS_TLB_WOFF, HS_TLB_WTAG, HS_X,
   JitCall, JitExit,
 } from './layout.js';
-import { Code, T, W, type FuncDef, type FuncType } from './wasm.js';
+import { Code, T, W, assembleModule, type FuncDef, type FuncType } from './wasm.js';
 
 // ---- function indices inside a translation module (see engine.ts) ----
 export const FN_LOAD = 0; // import: (pcLo, pcHi, addrLo, addrHi, op) -> JitCall
@@ -1657,6 +1657,91 @@ export function budgetExitHelper(state: number): FuncDef {
   o.op(W.I32Add);
   o.op(W.End);
   return { type: TYPE_BUDGET_EXIT, locals: [], body: o };
+}
+
+/** A page to translate into a module (ModuleRequest). */
+export interface ModulePageRequest {
+  /** Arena page number. */
+  page: number;
+  /** Its decoded page (translatePage may decode more of it: hints, decodeAhead). */
+  code: Int32Array;
+  /** Extra entry slots. */
+  hints: number[];
+  /** Arena offset of the block map its translation uses (MAP_BYTES). */
+  blockMap: number;
+}
+
+/** What a module of translations needs. */
+export interface ModuleRequest {
+  /** Arena offsets of the hart's state area and of the engine's chain array, and its length. */
+  state: number;
+  chainBase: number;
+  chainPages: number;
+  decodeAhead: boolean;
+  inlineMemory: boolean;
+  pages: ModulePageRequest[];
+}
+
+export interface ModulePageResult {
+  page: number;
+  /** Function index of its entry (exported as `f${fn}`). */
+  fn: number;
+  blockOf: Int16Array;
+  covered: Uint8Array;
+  blocks: number;
+  instructions: number;
+}
+
+export interface ModuleResult {
+  bytes: Uint8Array;
+  /** The pages with at least one block, in request order. */
+  pages: ModulePageResult[];
+}
+
+const MODULE_IMPORTS = [
+  { module: 'h', name: 'ld', type: TYPE_ENTRY },
+  { module: 'h', name: 'st', type: TYPE_CALLOUT },
+  { module: 'h', name: 'slow', type: TYPE_CALLOUT },
+];
+
+/**
+ * Translates the requested pages into one module: the shared helpers (function indices FN_*),
+ * then each page's functions. `u16` is the arena (the pages' instruction bytes).
+ */
+export function buildModule(req: ModuleRequest, u16: Uint16Array): ModuleResult {
+  // Function indices (FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
+  const funcs: FuncDef[] = [];
+  const mul = mulHelpers();
+  funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: mul.mulhu });
+  funcs.push({ type: TYPE_MULH, locals: [], body: mul.mulh });
+  funcs.push({ type: TYPE_MULH, locals: [], body: mul.mulhsu });
+  funcs.push(chainHelper(req.state, req.chainBase, req.chainPages));
+  funcs.push(...slowPathHelpers(req.state));
+  const memoryAt = funcs.length; // the memory helpers, once the pages say which they use
+  funcs.push(...memoryHelpers(req.state, 0));
+  funcs.push(budgetExitHelper(req.state));
+  let memoryKinds = 0;
+  const pages: ModulePageResult[] = [];
+  for (const r of req.pages) {
+    const fn = MODULE_IMPORTS.length + funcs.length;
+    const tr = translatePage(r.code, u16, r.page << 12, req.state, r.blockMap, r.hints, req.decodeAhead, fn,
+      req.inlineMemory);
+    if (tr.blocks === 0) continue;
+    funcs.push(...tr.funcs);
+    memoryKinds |= tr.memoryKinds;
+    pages.push({ page: r.page, fn, blockOf: tr.blockOf, covered: tr.covered, blocks: tr.blocks, instructions: tr.instructions });
+  }
+  funcs.splice(memoryAt, FN_BUDGET_EXIT - FN_LOAD_FIRST, ...memoryHelpers(req.state, memoryKinds));
+  const bytes = pages.length === 0 ? new Uint8Array(0) : assembleModule({
+    types: MODULE_TYPES,
+    importMemory: { module: 'h', name: 'mem', minPages: 0 },
+    importTable: { module: 'h', name: 'table', min: 0 },
+    importFuncs: MODULE_IMPORTS,
+    funcs,
+    // Named by function index: an install may skip some of the pages.
+    exports: pages.map((p) => ({ name: `f${p.fn}`, func: p.fn })),
+  });
+  return { bytes, pages };
 }
 
 /** Emits the three high-multiply helpers (function indices FN_MULHU, FN_MULH, FN_MULHSU). */
