@@ -49,6 +49,13 @@ export interface HartOptions {
 }
 
 const TLB_SIZE = JIT_TLB_SIZE;
+/** A copy of `a` at least `n` long (zeros after the old contents). */
+function growFlags(a: Uint8Array, n: number): Uint8Array {
+  const b = new Uint8Array(Math.max(n, a.length * 2, 64));
+  b.set(a);
+  return b;
+}
+
 /** Entries of the hart's cache of 2 MiB page-table leaves (Hart.leafKey). */
 const LEAF_CACHE = 16;
 const TLB_MASK = TLB_SIZE - 1;
@@ -255,6 +262,11 @@ export class Hart implements CodePageListener {
    * Entries are superpages of `superpages`, cleared with it.
    */
   private readonly leafKey = new Float64Array(LEAF_CACHE).fill(NaN);
+  /**
+   * Per arena page: a write TLB entry may map it (set at every fill; cleared when
+   * onPageWriteProtect has removed them all). Flushes leave it set: it only spares scans.
+   */
+  private writeMapped: Uint8Array = new Uint8Array(0);
   private readonly leafPte = new Int32Array(LEAF_CACHE);
   private readonly leafBase = new Float64Array(LEAF_CACHE);
 
@@ -1328,6 +1340,10 @@ export class Hart implements CodePageListener {
 
   /** CodePageListener: a page now holds code or a watch; drop write mappings of it. */
   onPageWriteProtect(arenaPage: number): void {
+    // Most pages that become code were never mapped for writing (program text, the kernel's):
+    // only a page that was needs the scan.
+    if (arenaPage >= this.writeMapped.length || this.writeMapped[arenaPage] === 0) return;
+    this.writeMapped[arenaPage] = 0;
     const tags = this.tlbWTag;
     const offs = this.tlbWOff;
     for (let i = 0; i < tags.length; i++) {
@@ -1369,6 +1385,8 @@ export class Hart implements CodePageListener {
         if (this.mem.pageFlags[page] === 0 && this.mem.readonlyPages[page] === 0) {
           this.mem.dirty[page] = 1;
           this.tlbWTag[t] = vpn;
+          if (page >= this.writeMapped.length) this.writeMapped = growFlags(this.writeMapped, this.mem.pageFlags.length);
+          this.writeMapped[page] = 1;
           this.tlbWOff[t] = pageOff;
         }
       }
