@@ -177,32 +177,6 @@ export interface HartState {
   waiting: boolean;
 }
 
-/** The value an AMO (funct5 `f5`) stores, from the old value a and rs2's b: amoLo/amoHi. */
-let amoLo = 0;
-let amoHi = 0;
-function amoResult(f5: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
-  switch (f5) {
-    case 0: { // add
-      amoLo = (aLo + bLo) | 0;
-      amoHi = (aHi + bHi + ((amoLo >>> 0) < (aLo >>> 0) ? 1 : 0)) | 0;
-      return;
-    }
-    case 1: amoLo = bLo; amoHi = bHi; return; // swap
-    case 4: amoLo = aLo ^ bLo; amoHi = aHi ^ bHi; return;
-    case 8: amoLo = aLo | bLo; amoHi = aHi | bHi; return;
-    case 12: amoLo = aLo & bLo; amoHi = aHi & bHi; return;
-    default: {
-      const signed = f5 === 16 || f5 === 20;
-      const ah = signed ? aHi : aHi >>> 0;
-      const bh = signed ? bHi : bHi >>> 0;
-      const aLess = ah < bh || (ah === bh && (aLo >>> 0) < (bLo >>> 0));
-      const takeA = f5 === 16 || f5 === 24 ? aLess : !aLess;
-      amoLo = takeA ? aLo : bLo;
-      amoHi = takeA ? aHi : bHi;
-    }
-  }
-}
-
 export class Hart implements CodePageListener {
   readonly hartId: number;
   readonly mem: PhysicalMemory;
@@ -286,6 +260,9 @@ export class Hart implements CodePageListener {
   private codeArenaOffset = 0;
   // Slow-path results
   private ldLo = 0;
+  /** amoResult's value. */
+  private amoLo = 0;
+  private amoHi = 0;
   private ldHi = 0;
   private faultCause = 0;
   private faultTvalLo = 0;
@@ -2116,6 +2093,31 @@ export class Hart implements CodePageListener {
   // A extension
   // ==================================================================================
 
+  /** The value an AMO (funct5 `f5`) stores, from the old value a and rs2's b: amoLo/amoHi. */
+  private amoResult(f5: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+    switch (f5) {
+      case 0: { // add
+        const lo = (aLo + bLo) | 0;
+        this.amoLo = lo;
+        this.amoHi = (aHi + bHi + ((lo >>> 0) < (aLo >>> 0) ? 1 : 0)) | 0;
+        return;
+      }
+      case 1: this.amoLo = bLo; this.amoHi = bHi; return; // swap
+      case 4: this.amoLo = aLo ^ bLo; this.amoHi = aHi ^ bHi; return;
+      case 8: this.amoLo = aLo | bLo; this.amoHi = aHi | bHi; return;
+      case 12: this.amoLo = aLo & bLo; this.amoHi = aHi & bHi; return;
+      default: {
+        const signed = f5 === 16 || f5 === 20;
+        const ah = signed ? aHi : aHi >>> 0;
+        const bh = signed ? bHi : bHi >>> 0;
+        const aLess = ah < bh || (ah === bh && (aLo >>> 0) < (bLo >>> 0));
+        const takeA = f5 === 16 || f5 === 24 ? aLess : !aLess;
+        this.amoLo = takeA ? aLo : bLo;
+        this.amoHi = takeA ? aHi : bHi;
+      }
+    }
+  }
+
   private execAtomic(op: number, w0: number, f5: number): number {
     const x = this.x;
     const rd = (w0 >> 8) & 0xff;
@@ -2161,9 +2163,9 @@ export class Hart implements CodePageListener {
       }
       const bLo = x[rs2];
       const bHi = word ? bLo >> 31 : x[rs2 + 1];
-      amoResult(f5, aLo, aHi, bLo, bHi);
-      i32[off >> 2] = amoLo;
-      if (!word) i32[(off >> 2) + 1] = amoHi;
+      this.amoResult(f5, aLo, aHi, bLo, bHi);
+      i32[off >> 2] = this.amoLo;
+      if (!word) i32[(off >> 2) + 1] = this.amoHi;
       x[rd] = aLo;
       x[rd + 1] = aHi;
       return 0;
@@ -2219,8 +2221,8 @@ export class Hart implements CodePageListener {
     const aHi = word ? aLo >> 31 : this.ldHi;
     const bLo = x[rs2];
     const bHi = word ? bLo >> 31 : x[rs2 + 1];
-    amoResult(f5, aLo, aHi, bLo, bHi);
-    if (!this.physWrite(pa, size, amoLo, amoHi, lo, hi)) {
+    this.amoResult(f5, aLo, aHi, bLo, bHi);
+    if (!this.physWrite(pa, size, this.amoLo, this.amoHi, lo, hi)) {
       this.raiseFault();
       return 2;
     }
