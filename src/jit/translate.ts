@@ -140,6 +140,76 @@ function words(o: Code, l: number): void {
 }
 
 /**
+ * Pushes an i32: nonzero when the TLB entry (tags at `tagOff`) maps the address (i64 in local
+ * `addr`, its low word in `lo`; the TLB set's byte offset in `dtag`) and it is `size`-aligned.
+ */
+function emitTlbHit(o: Code, state: number, tagOff: number, size: number, addr: number, lo: number, dtag: number): void {
+  o.get(lo);
+  o.i32(9);
+  o.op(W.I32ShrU);
+  o.i32((JIT_TLB_SIZE - 1) << 3);
+  o.op(W.I32And);
+  o.get(dtag);
+  o.op(W.I32Add);
+  o.mem(W.F64Load, 3, state + tagOff);
+  o.get(addr);
+  o.i64(12);
+  o.op(W.I64ShrS);
+  o.op(W.F64ConvertI64S);
+  o.op(W.F64Eq);
+  if (size > 1) {
+    o.get(lo);
+    o.i32(size - 1);
+    o.op(W.I32And);
+    o.op(W.I32Eqz);
+    o.op(W.I32And);
+  }
+}
+
+/** Pushes the arena address of a TLB hit: off[entry] + (addr & 0xfff) (offsets at `offOff`). */
+function emitHostAddress(o: Code, state: number, offOff: number, lo: number, doff: number): void {
+  o.get(lo);
+  o.i32(10);
+  o.op(W.I32ShrU);
+  o.i32((JIT_TLB_SIZE - 1) << 2);
+  o.op(W.I32And);
+  o.get(doff);
+  o.op(W.I32Add);
+  o.mem(W.I32Load, 2, state + offOff);
+  o.get(lo);
+  o.i32(0xfff);
+  o.op(W.I32And);
+  o.op(W.I32Add);
+}
+
+/** Emits the exit report: pc from local `pc` (an i64), exit kind `kind`. */
+function storeExit(o: Code, state: number, pc: number, kind: JitExit): void {
+  o.i32(0);
+  o.get(pc);
+  o.mem(W.I64Store, 3, state + HS_EXIT_PC);
+  o.i32(0);
+  o.i32(kind);
+  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+}
+
+/**
+ * Emits the exit kind a callout's status (local `status`, not Ok) leaves with: PcSet where the
+ * hart put the pc, else Leave (at the next instruction).
+ */
+function storeExitKind(o: Code, status: number, state: number): void {
+  o.i32(0);
+  o.get(status);
+  o.i32(JitCall.PcSet);
+  o.op(W.I32Eq);
+  o.if(T.I32);
+  o.i32(JitExit.PcSet);
+  o.op(W.Else);
+  o.i32(JitExit.Leave);
+  o.op(W.End);
+  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+}
+
+/**
  * The module's out-of-line halves of loads, stores and out-of-line instructions (functions
  * FN_LOAD_SLOW ... FN_EXIT_STATUS, in that order): shared by all blocks, so a block carries only a
  * call and a status test for each.
@@ -200,16 +270,7 @@ export function slowPathHelpers(state: number): FuncDef[] {
   ex.get(1);
   ex.mem(W.I64Store, 3, state + HS_EXIT_PC);
   ex.op(W.End);
-  ex.i32(0);
-  ex.get(0);
-  ex.i32(JitCall.PcSet);
-  ex.op(W.I32Eq);
-  ex.if(T.I32);
-  ex.i32(JitExit.PcSet);
-  ex.op(W.Else);
-  ex.i32(JitExit.Leave);
-  ex.op(W.End);
-  ex.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  storeExitKind(ex, 0, state);
   ex.get(2);
   ex.op(W.End);
   return [
@@ -313,12 +374,7 @@ export function chainHelper(state: number, chainBase: number, chainPages: number
   o.op(W.End);
   o.op(W.End);
   // No translation to enter: leave at the target.
-  o.i32(0);
-  o.get(T_ARG);
-  o.mem(W.I64Store, 3, state + HS_EXIT_PC);
-  o.i32(0);
-  o.i32(JitExit.Leave);
-  o.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  storeExit(o, state, T_ARG, JitExit.Leave);
   o.get(N_ARG);
   o.op(W.End);
   return { type: TYPE_CHAIN, locals: [[1, T.I64], [3, T.I32]], body: o };
@@ -613,12 +669,7 @@ class PageCodegen {
       d.returnCall(this.blockFn(i));
     }
     d.op(W.End); // $default: no such block (callers never ask for one); leave at the page
-    d.i32(0);
-    d.get(D_BASE);
-    d.mem(W.I64Store, 3, s + HS_EXIT_PC);
-    d.i32(0);
-    d.i32(JitExit.Miss);
-    d.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    storeExit(d, s, D_BASE, JitExit.Miss);
     d.get(D_N);
     d.op(W.End);
 
@@ -655,12 +706,7 @@ class PageCodegen {
     jump.get(J_DOFF);
     jump.returnCall(this.dispatchFn);
     jump.op(W.End);
-    jump.i32(0);
-    jump.get(J_T);
-    jump.mem(W.I64Store, 3, s + HS_EXIT_PC);
-    jump.i32(0);
-    jump.i32(JitExit.Miss);
-    jump.mem(W.I32Store, 2, s + HS_EXIT_KIND);
+    storeExit(jump, s, J_T, JitExit.Miss);
     jump.get(J_N);
     jump.op(W.Return);
     jump.op(W.End);
@@ -1114,44 +1160,12 @@ class PageCodegen {
 
   /** Pushes an i32: nonzero when the TLB entry (tags at `tagOff`) maps the address and it is aligned. */
   private tlbHit(tagOff: number, size: number): void {
-    const o = this.out;
-    o.get(L_LO);
-    o.i32(9);
-    o.op(W.I32ShrU);
-    o.i32((JIT_TLB_SIZE - 1) << 3);
-    o.op(W.I32And);
-    o.get(L_DTAG);
-    o.op(W.I32Add);
-    o.mem(W.F64Load, 3, this.state + tagOff);
-    o.get(L_ADDR);
-    o.i64(12);
-    o.op(W.I64ShrS);
-    o.op(W.F64ConvertI64S);
-    o.op(W.F64Eq);
-    if (size > 1) {
-      o.get(L_LO);
-      o.i32(size - 1);
-      o.op(W.I32And);
-      o.op(W.I32Eqz);
-      o.op(W.I32And);
-    }
+    emitTlbHit(this.out, this.state, tagOff, size, L_ADDR, L_LO, L_DTAG);
   }
 
   /** Pushes the arena address of the access (TLB hit): off[entry] + (addr & 0xfff). */
   private hostAddress(offOff: number): void {
-    const o = this.out;
-    o.get(L_LO);
-    o.i32(10);
-    o.op(W.I32ShrU);
-    o.i32((JIT_TLB_SIZE - 1) << 2);
-    o.op(W.I32And);
-    o.get(L_DOFF);
-    o.op(W.I32Add);
-    o.mem(W.I32Load, 2, this.state + offOff);
-    o.get(L_LO);
-    o.i32(0xfff);
-    o.op(W.I32And);
-    o.op(W.I32Add);
+    emitHostAddress(this.out, this.state, offOff, L_LO, L_DOFF);
   }
 
   /**
@@ -1181,20 +1195,8 @@ class PageCodegen {
       this.emitLoadInline(op, rd, rs1, imm, off, len, i);
       return;
     }
-    const o = this.out;
-    this.readReg(rs1);
-    if (imm !== 0) {
-      o.i64(imm);
-      o.op(W.I64Add);
-    }
-    o.get(L_DTAG);
-    o.get(L_DOFF);
-    o.get(L_BASE);
-    o.i32(memSite(off, len, rd, this.c - i - 1));
-    o.call(FN_LOAD_FIRST + op - Op.Lb);
-    this.memoryKinds |= 1 << (op - Op.Lb);
-    o.brIf(this.extra);
-    this.leavesByOut = true;
+    this.accessArgs(rs1, imm, memSite(off, len, rd, this.c - i - 1));
+    this.callAccess(FN_LOAD_FIRST + op - Op.Lb, op - Op.Lb);
   }
 
   private emitStore(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
@@ -1202,6 +1204,13 @@ class PageCodegen {
       this.emitStoreInline(op, rs1, rs2, imm, off, len, i);
       return;
     }
+    this.accessArgs(rs1, imm, memSite(off, len, 0, this.c - i - 1));
+    this.readReg(rs2);
+    this.callAccess(FN_STORE_FIRST + op - Op.Sb, 7 + op - Op.Sb);
+  }
+
+  /** Pushes an access function's first arguments: address (rs1 + imm), dtag, doff, base, site. */
+  private accessArgs(rs1: number, imm: number, site: number): void {
     const o = this.out;
     this.readReg(rs1);
     if (imm !== 0) {
@@ -1211,11 +1220,14 @@ class PageCodegen {
     o.get(L_DTAG);
     o.get(L_DOFF);
     o.get(L_BASE);
-    o.i32(memSite(off, len, 0, this.c - i - 1));
-    this.readReg(rs2);
-    o.call(FN_STORE_FIRST + op - Op.Sb);
-    this.memoryKinds |= 1 << (7 + op - Op.Sb);
-    o.brIf(this.extra);
+    o.i32(site);
+  }
+
+  /** Calls access function `fn` (memoryKinds bit `kind`); leaves the block if it says so. */
+  private callAccess(fn: number, kind: number): void {
+    this.out.call(fn);
+    this.memoryKinds |= 1 << kind;
+    this.out.brIf(this.extra);
     this.leavesByOut = true;
   }
 
@@ -1459,41 +1471,10 @@ export function memoryHelpers(state: number, used: number): FuncDef[] {
   const tlbCheck = (o: Code, lo: number, tagOff: number, size: number): void => {
     o.get(0);
     o.op(W.I32WrapI64);
-    o.tee(lo);
-    o.i32(9);
-    o.op(W.I32ShrU);
-    o.i32((JIT_TLB_SIZE - 1) << 3);
-    o.op(W.I32And);
-    o.get(1);
-    o.op(W.I32Add);
-    o.mem(W.F64Load, 3, state + tagOff);
-    o.get(0);
-    o.i64(12);
-    o.op(W.I64ShrS);
-    o.op(W.F64ConvertI64S);
-    o.op(W.F64Eq);
-    if (size > 1) {
-      o.get(lo);
-      o.i32(size - 1);
-      o.op(W.I32And);
-      o.op(W.I32Eqz);
-      o.op(W.I32And);
-    }
+    o.set(lo);
+    emitTlbHit(o, state, tagOff, size, 0, lo, 1);
   };
-  const hostAddress = (o: Code, lo: number, offOff: number): void => {
-    o.get(lo);
-    o.i32(10);
-    o.op(W.I32ShrU);
-    o.i32((JIT_TLB_SIZE - 1) << 2);
-    o.op(W.I32And);
-    o.get(2);
-    o.op(W.I32Add);
-    o.mem(W.I32Load, 2, state + offOff);
-    o.get(lo);
-    o.i32(0xfff);
-    o.op(W.I32And);
-    o.op(W.I32Add);
-  };
+  const hostAddress = (o: Code, lo: number, offOff: number): void => emitHostAddress(o, state, offOff, lo, 2);
   const pc = (o: Code): void => {
     o.get(3);
     o.get(4);
@@ -1612,16 +1593,7 @@ export function memoryHelpers(state: number, used: number): FuncDef[] {
   ex.op(W.I64Add);
   ex.mem(W.I64Store, 3, state + HS_EXIT_PC);
   ex.op(W.End);
-  ex.i32(0);
-  ex.get(0);
-  ex.i32(JitCall.PcSet);
-  ex.op(W.I32Eq);
-  ex.if(T.I32);
-  ex.i32(JitExit.PcSet);
-  ex.op(W.Else);
-  ex.i32(JitExit.Leave);
-  ex.op(W.End);
-  ex.mem(W.I32Store, 2, state + HS_EXIT_KIND);
+  storeExitKind(ex, 0, state);
   ex.i32(0);
   ex.get(2);
   ex.i32(18);
