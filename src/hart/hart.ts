@@ -49,6 +49,10 @@ export interface HartOptions {
 }
 
 const TLB_SIZE = JIT_TLB_SIZE;
+const TLB_MASK = TLB_SIZE - 1;
+/** Entries of the hart's cache of 2 MiB page-table leaves (Hart.leafKey). */
+const LEAF_CACHE = 16;
+
 /** A copy of `a` at least `n` long (zeros after the old contents). */
 function growFlags(a: Uint8Array, n: number): Uint8Array {
   const b = new Uint8Array(Math.max(n, a.length * 2, 64));
@@ -56,9 +60,6 @@ function growFlags(a: Uint8Array, n: number): Uint8Array {
   return b;
 }
 
-/** Entries of the hart's cache of 2 MiB page-table leaves (Hart.leafKey). */
-const LEAF_CACHE = 16;
-const TLB_MASK = TLB_SIZE - 1;
 // TLB sets, by effective privilege (and SUM for S-mode data accesses).
 const SET_U = 0;
 const SET_S = 1;
@@ -236,13 +237,13 @@ export class Hart implements CodePageListener {
    * Entries are superpages of `superpages`, cleared with it.
    */
   private readonly leafKey = new Float64Array(LEAF_CACHE).fill(NaN);
+  private readonly leafPte = new Int32Array(LEAF_CACHE);
+  private readonly leafBase = new Float64Array(LEAF_CACHE);
   /**
    * Per arena page: a write TLB entry may map it (set at every fill; cleared when
    * onPageWriteProtect has removed them all). Flushes leave it set: it only spares scans.
    */
   private writeMapped: Uint8Array = new Uint8Array(0);
-  private readonly leafPte = new Int32Array(LEAF_CACHE);
-  private readonly leafBase = new Float64Array(LEAF_CACHE);
 
   // ---- run-loop plumbing ----
   private irqCheck = true;
@@ -260,10 +261,10 @@ export class Hart implements CodePageListener {
   private codeArenaOffset = 0;
   // Slow-path results
   private ldLo = 0;
+  private ldHi = 0;
   /** amoResult's value. */
   private amoLo = 0;
   private amoHi = 0;
-  private ldHi = 0;
   private faultCause = 0;
   private faultTvalLo = 0;
   private faultTvalHi = 0;
