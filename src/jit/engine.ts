@@ -72,8 +72,8 @@ export interface JitOptions {
    */
   compile?: 'sync' | 'background';
   /**
-   * Instructions a page's translation runs (entered at the page) before the page is translated
-   * again with its loads and stores inline (default 2000000). A first translation calls one of
+   * Instructions translated code runs that end in a page (a loop's page, whichever page entered
+   * it) before the page is translated again with its loads and stores inline (default 2000000). A first translation calls one of
    * its module's functions for each access: a fifth of the code to compile, and most translated
    * code runs only a while; inline accesses make hot loops about a quarter faster.
    */
@@ -145,7 +145,7 @@ interface Translated {
   misses: Map<number, number> | undefined;
   /** Instructions interpreted in this page's code no block covers; at hotThreshold, translate again. */
   stale: number;
-  /** Instructions it ran, entered at this page (counted until inlineAfter). */
+  /** Instructions translated code ran that ended in this page (counted until inlineAfter). */
   executed: number;
   /**
    * The page's code ran inlineAfter instructions translated: its translations (this one, or the
@@ -314,12 +314,6 @@ export class JitEngine {
       this.stats.retranslations++;
       t = this.translate(page, code, slot, t.hot) ?? this.pages[page];
       if (t === undefined) return -1;
-    } else if (!t.hot && t.executed >= this.inlineAfter && !this.pending.has(page)) {
-      // Its code keeps running: worth the larger translation that an optimising compile makes fast.
-      this.stats.inlined++;
-      t.hot = true; // asked once (a refused or discarded compile is not retried)
-      t = this.translate(page, code, slot, true) ?? this.pages[page];
-      if (t === undefined) return -1;
     }
     const block = t.blockOf[slot];
     if (block < 0) {
@@ -335,15 +329,26 @@ export class JitEngine {
     this.ctl[HS_IBASE >> 2] = iBase;
     const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);
     this.stats.executed += n - r;
-    if (!t.hot) t.executed += n - r;
+    // The page that ran last (control may have chained on from the entered page): a hot loop is
+    // where translated code runs until its budget ends, whichever page it was entered from.
+    const last = this.ctl[HS_CUR_PAGE >> 2];
+    const lt = last === page ? t : this.pages[last];
+    if (lt === undefined) return r;
     if (this.ctl[HS_EXIT_KIND >> 2] === JitExit.Miss) {
-      // An in-page jump to an instruction that starts no block, in the page that ran last (control
-      // may have chained on from the entered page). Outside every block, the next entry finds it
-      // uncovered; inside one, it becomes an entry point after a few times.
-      const last = this.ctl[HS_CUR_PAGE >> 2];
-      const lt = this.pages[last];
+      // An in-page jump to an instruction that starts no block. Outside every block, the next
+      // entry finds it uncovered; inside one, it becomes an entry point after a few times.
       const target = (this.ctl[HS_EXIT_PC >> 2] & 0xfff) >> 1;
-      if (lt !== undefined && lt.covered[target] !== 0) this.noteInnerMiss(last, lt, target);
+      if (lt.covered[target] !== 0) this.noteInnerMiss(last, lt, target);
+    }
+    if (!lt.hot) {
+      lt.executed += n - r;
+      if (lt.executed >= this.inlineAfter && !this.pending.has(last) && this.mem.decodedPages[last] === lt.code) {
+        // Its code keeps running: worth the larger translation that an optimising compile makes
+        // fast. Asked once (a refused or discarded compile is not retried).
+        this.stats.inlined++;
+        lt.hot = true;
+        this.translate(last, lt.code, -1, true);
+      }
     }
     return r;
   }
@@ -478,7 +483,7 @@ export class JitEngine {
       const c = p === page ? code : mem.decodedPages[p];
       if (c === undefined || c.length !== DECODED_PAGE_WORDS) continue;
       const hints = [...(this.hints.get(p) ?? [])];
-      if (p === page) hints.push(slot);
+      if (p === page && slot >= 0) hints.push(slot);
       // A synchronous retranslation replaces the old one at once and takes over its block map; a
       // background one needs its own (the old translation runs until the new one is installed).
       const old = this.pages[p];
