@@ -378,8 +378,11 @@ export class JitEngine {
       return;
     }
     this.ensureHeat(page);
-    const h = (this.heat[page] += count + 1);
-    if (h >= this.hotThreshold / 4) this.warm.add(page);
+    const before = this.heat[page];
+    const h = (this.heat[page] = before + count + 1);
+    // Warm from the visit that crosses a quarter of the threshold (not a Set.add per visit after).
+    const quarter = this.hotThreshold / 4;
+    if (h >= quarter && (before < quarter || before === 0)) this.warm.add(page);
   }
 
   /** Drops every translation (e.g. after a state load). */
