@@ -40,8 +40,14 @@ export const MAX_CPUS = 8;
 /** Largest RAM: the arena holds all guest memory below 4 GiB. */
 export const MAX_MEMORY_MIB = 4032;
 
-/** Instructions per hart per scheduling slice. */
+/** Instructions per hart per scheduling slice (harts take turns at this granularity). */
 const SLICE = 20_000;
+/**
+ * The same for a machine with one hart: nothing to take turns with, and each slice ends with
+ * timer, device and yield checks and re-entry into the hart (and its translated code): 100 000
+ * took a boot ~15 ms less. Timers still fire within 2 ms at 50 MIPS (Linux ticks every 4 ms).
+ */
+const SLICE_ONE_HART = 100_000;
 /** Longest the machine computes before yielding to the host event loop. */
 const YIELD_MS = 8;
 /**
@@ -436,11 +442,12 @@ export class VirtMachine {
       }
       let active = 0;
       let idle = 0;
+      const slice = this.vcpus.length === 1 ? SLICE_ONE_HART : SLICE;
       for (const v of this.vcpus) {
         if (v.hsm !== 'started') continue;
         active++;
         const before = v.hart.instret;
-        const exit = v.run(SLICE);
+        const exit = v.run(slice);
         this.instructions += v.hart.instret - before;
         if (exit.kind === 'halt') idle++;
         else if (exit.kind === 'system-event') {
