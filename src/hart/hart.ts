@@ -22,7 +22,7 @@ import {
   MSTATUS_TW, MSTATUS_WRITABLE, PRIV_M, PRIV_S, PRIV_U, SSTATUS_MASK, MIP_SSIP, MIP_SEIP,
 } from './csr.js';
 import { DECODED_PAGE_WORDS, Op, decode16, decode32 } from './decode.js';
-import { MmioValue, PAGE_CODE, PAGE_SIZE, PhysicalMemory, type CodePageListener } from './memory.js';
+import { MmioValue, PAGE_CODE, PAGE_SIZE, PhysicalMemory, grow, type CodePageListener } from './memory.js';
 import * as sf from './softfloat.js';
 import { JitEngine, type JitOptions } from '../jit/engine.js';
 import {
@@ -52,13 +52,6 @@ const TLB_SIZE = JIT_TLB_SIZE;
 const TLB_MASK = TLB_SIZE - 1;
 /** Entries of the hart's cache of 2 MiB page-table leaves (Hart.leafKey). */
 const LEAF_CACHE = 16;
-
-/** A copy of `a` at least `n` long (zeros after the old contents). */
-function growFlags(a: Uint8Array, n: number): Uint8Array {
-  const b = new Uint8Array(Math.max(n, a.length * 2, 64));
-  b.set(a);
-  return b;
-}
 
 // TLB sets, by effective privilege (and SUM for S-mode data accesses).
 const SET_U = 0;
@@ -1363,7 +1356,7 @@ export class Hart implements CodePageListener {
         if (this.mem.pageFlags[page] === 0 && this.mem.readonlyPages[page] === 0) {
           this.mem.dirty[page] = 1;
           this.tlbWTag[t] = vpn;
-          if (page >= this.writeMapped.length) this.writeMapped = growFlags(this.writeMapped, this.mem.pageFlags.length);
+          if (page >= this.writeMapped.length) this.writeMapped = grow(this.writeMapped, this.mem.pageFlags.length);
           this.writeMapped[page] = 1;
           this.tlbWOff[t] = pageOff;
         }

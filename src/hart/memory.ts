@@ -393,7 +393,8 @@ export class PhysicalMemory {
   }
 }
 
-function grow(a: Uint8Array, length: number): Uint8Array {
+/** A copy of `a` of `length` bytes (zeros after the old contents). */
+export function grow(a: Uint8Array, length: number): Uint8Array {
   const b = new Uint8Array(length);
   b.set(a.subarray(0, Math.min(a.length, length)));
   return b;

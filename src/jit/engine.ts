@@ -73,9 +73,10 @@ export interface JitOptions {
   compile?: 'sync' | 'background';
   /**
    * Instructions translated code runs that end in a page (a loop's page, whichever page entered
-   * it) before the page is translated again with its loads and stores inline (default 2000000). A first translation calls one of
-   * its module's functions for each access: a fifth of the code to compile, and most translated
-   * code runs only a while; inline accesses make hot loops about a quarter faster.
+   * it) before the page is translated again with its loads and stores inline (default 2000000).
+   * A first translation calls one of its module's functions for each access: a fifth of the code
+   * to compile, and most translated code runs only a while; inline accesses make hot loops about
+   * a quarter faster.
    */
   inlineAfter?: number;
 }
