@@ -83,6 +83,17 @@ export class MemoryError extends Error {
 /** Largest arena: the WebAssembly memory is 32-bit, and views stay below 2^32 bytes. */
 const MAX_ARENA = 0xffff_f000;
 
+/**
+ * An empty array that V8 holds as an array of objects from the start. A plain `[]` starts as an
+ * array of small integers and changes kind at its first object: code optimised on one memory's
+ * array (the warm-up's) is then deoptimised by another's that is still empty or all holes.
+ */
+function objectArray<T>(): T[] {
+  const a: (T | undefined)[] = [undefined];
+  a.length = 0;
+  return a as T[];
+}
+
 export class PhysicalMemory {
   /** The WebAssembly memory whose buffer is the arena (JIT code imports it). */
   readonly wasmMemory: WasmMemory = new wasmApi.Memory({ initial: 0 });
@@ -98,12 +109,12 @@ export class PhysicalMemory {
   /** One byte per arena page: PAGE_CODE | PAGE_WATCH. Nonzero means writes take the slow path. */
   pageFlags: Uint8Array = new Uint8Array(0);
   /** Decoded-instruction pages by arena page; owned by the hart's decoder. */
-  decodedPages: (Int32Array | undefined)[] = [];
+  decodedPages: (Int32Array | undefined)[] = objectArray();
   /** One byte per arena page: nonzero when the page belongs to a read-only region. */
   readonlyPages: Uint8Array = new Uint8Array(0);
 
   readonly ram: RamRegion[] = [];
-  readonly mmio: MmioRegion[] = [];
+  readonly mmio: MmioRegion[] = objectArray();
   private readonly watches: WriteWatch[] = [];
   private readonly listeners: CodePageListener[] = [];
   private readonly growListeners: (() => void)[] = [];
