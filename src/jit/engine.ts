@@ -246,6 +246,9 @@ export class JitEngine {
     this.chainBase = mem.reserve(4 * this.chainPages);
     this.mapPool = mem.reserve(capacity * MAP_BYTES);
     this.chain = new Int32Array(mem.arena, this.chainBase, this.chainPages); // after the last reserve
+    // Sized for every page now: growing it is for regions added later (an out-of-line path that
+    // V8 compiles the hart's loop without, and leaves by deoptimising it when first taken).
+    this.heat = new Float64Array(mem.pageFlags.length);
     for (let i = capacity - 1; i >= 0; i--) this.freeMaps.push(i);
     this.decodeAhead = options.decodeAhead === true;
     this.ctl = new Int32Array(mem.arena, state, 256);
