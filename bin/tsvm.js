@@ -20,6 +20,11 @@ import vm from 'node:vm';
 // took 797 ms against 842 (median of 8).
 setFlagsFromString('--wasm-tiering-budget=100000000');
 setFlagsFromString('--no-wasm-lazy-compilation');
+// No on-stack replacement: the hart's run loop returns to its caller every slice, so its
+// optimised code is taken up at the next call anyway, and an OSR compile of that large function
+// (60-160 ms of a compiler thread, in the first second of a boot) only competed with the
+// guest's other compiles.
+setFlagsFromString('--no-use-osr');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'src', 'cli', 'main.js');
