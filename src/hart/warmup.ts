@@ -37,7 +37,7 @@ const SLICE = 997;
 /** Rounds of the programs' turns that begin with an exit at the loop's top. */
 const EXIT_ROUNDS = 16;
 /** The twin hart's share of its program. */
-const TWIN_INSTRUCTIONS = 20_000;
+const TWIN_INSTRUCTIONS = 4_000;
 
 let interpreterWarm = false;
 let jitWarm = false;
