@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1
 // The tsvm launcher: runs the compiled CLI, building it first when dist/ is missing
 // (a fresh clone). Plain JavaScript so it runs before any build.
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,10 @@ import vm from 'node:vm';
 // took 797 ms against 842 (median of 8).
 setFlagsFromString('--wasm-tiering-budget=100000000');
 setFlagsFromString('--no-wasm-lazy-compilation');
+// --v8-pool-size=1 (in the first line, and in `npm start`): Node's V8 platform has 4 worker threads
+// by default, for compiles and the garbage collector; on a 2-core machine they took CPU from the
+// guest's thread (boots in process 645 -> 575 ms, interleaved CLI boots 815 -> 729 ms, medians
+// of 10). It is a Node option, read before any script runs: `node --v8-pool-size=1 bin/tsvm.js`.
 // No on-stack replacement: the hart's run loop returns to its caller every slice, so its
 // optimised code is taken up at the next call anyway, and an OSR compile of that large function
 // (60-160 ms of a compiler thread, in the first second of a boot) only competed with the

@@ -130,9 +130,9 @@ export class Guest {
     });
   }
 
-  /** Spawns `node bin/tsvm.js run ...args` in the repository root. */
+  /** Spawns `node --v8-pool-size=1 bin/tsvm.js run ...args` in the repository root (as `npm start` does). */
   static start(args: readonly string[] = [], options: GuestOptions = {}): Guest {
-    const argv = [process.execPath, join(repoRoot(), 'bin', 'tsvm.js'), 'run', ...args];
+    const argv = [process.execPath, '--v8-pool-size=1', join(repoRoot(), 'bin', 'tsvm.js'), 'run', ...args];
     return new Guest(argv, options.name ?? `tsvm run ${args.join(' ')}`.trim(), options);
   }
 
