@@ -1676,22 +1676,60 @@ const MODULE_IMPORTS = [
   { module: 'h', name: 'slow', type: TYPE_CALLOUT },
 ];
 
+/** A module's shared helper functions, for one engine's state and chain areas. */
+interface ModuleHelpers {
+  /** The multiply, chaining and slow-path helpers (function indices up to FN_LOAD_FIRST). */
+  leading: FuncDef[];
+  /** The access functions, those of unused kinds as `unreachable` (by memoryKinds mask). */
+  memory(used: number): FuncDef[];
+  budgetExit: FuncDef;
+}
+
+/**
+ * Helpers by engine: every module of an engine has the same ones, emitted once (they are only
+ * read when a module is assembled). A few engines at a time (tests make many): the oldest goes.
+ */
+const helpersByEngine = new Map<string, ModuleHelpers>();
+const HELPER_SETS = 8;
+
+function moduleHelpers(state: number, chainBase: number, chainPages: number): ModuleHelpers {
+  const key = `${state}:${chainBase}:${chainPages}`;
+  let h = helpersByEngine.get(key);
+  if (h !== undefined) return h;
+  const mul = mulHelpers();
+  const leading: FuncDef[] = [
+    { type: TYPE_MULH, locals: [[7, T.I64]], body: mul.mulhu },
+    { type: TYPE_MULH, locals: [], body: mul.mulh },
+    { type: TYPE_MULH, locals: [], body: mul.mulhsu },
+    chainHelper(state, chainBase, chainPages),
+    ...slowPathHelpers(state),
+  ];
+  const byMask = new Map<number, FuncDef[]>();
+  h = {
+    leading,
+    memory: (used) => {
+      let m = byMask.get(used);
+      if (m === undefined) byMask.set(used, (m = memoryHelpers(state, used)));
+      return m;
+    },
+    budgetExit: budgetExitHelper(state),
+  };
+  if (helpersByEngine.size >= HELPER_SETS) helpersByEngine.delete(helpersByEngine.keys().next().value as string);
+  helpersByEngine.set(key, h);
+  return h;
+}
+
 /**
  * Translates the requested pages into one module: the shared helpers (function indices FN_*),
  * then each page's functions. `u16` is the arena (the pages' instruction bytes).
  */
 export function buildModule(req: ModuleRequest, u16: Uint16Array): ModuleResult {
   // Function indices (FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
-  const funcs: FuncDef[] = [];
-  const mul = mulHelpers();
-  funcs.push({ type: TYPE_MULH, locals: [[7, T.I64]], body: mul.mulhu });
-  funcs.push({ type: TYPE_MULH, locals: [], body: mul.mulh });
-  funcs.push({ type: TYPE_MULH, locals: [], body: mul.mulhsu });
-  funcs.push(chainHelper(req.state, req.chainBase, req.chainPages));
-  funcs.push(...slowPathHelpers(req.state));
+  const helpers = moduleHelpers(req.state, req.chainBase, req.chainPages);
+  const funcs: FuncDef[] = [...helpers.leading];
   const memoryAt = funcs.length; // the memory helpers, once the pages say which they use
-  funcs.push(...memoryHelpers(req.state, 0));
-  funcs.push(budgetExitHelper(req.state));
+  funcs.push(...helpers.memory(0));
+  funcs.push(helpers.budgetExit);
   let memoryKinds = 0;
   const pages: ModulePageResult[] = [];
   for (const r of req.pages) {
@@ -1703,7 +1741,7 @@ export function buildModule(req: ModuleRequest, u16: Uint16Array): ModuleResult 
     memoryKinds |= tr.memoryKinds;
     pages.push({ page: r.page, fn, blockOf: tr.blockOf, covered: tr.covered, blocks: tr.blocks, instructions: tr.instructions });
   }
-  funcs.splice(memoryAt, FN_BUDGET_EXIT - FN_LOAD_FIRST, ...memoryHelpers(req.state, memoryKinds));
+  funcs.splice(memoryAt, FN_BUDGET_EXIT - FN_LOAD_FIRST, ...helpers.memory(memoryKinds));
   const bytes = pages.length === 0 ? new Uint8Array(0) : assembleModule({
     types: MODULE_TYPES,
     importMemory: { module: 'h', name: 'mem', minPages: 0 },
