@@ -313,9 +313,11 @@ export class PhysicalMemory {
 
   /** Drops every decoded page (e.g. after loading a snapshot). */
   invalidateAllCode(): void {
-    for (let p = 0; p < this.decodedPages.length; p++) {
-      if (this.decodedPages[p] !== undefined) this.invalidateCode(p);
-    }
+    // (forEach: a machine's boot calls this once, before V8 has optimised anything, and a loop over
+    // every arena page took 6 ms unoptimised; the built-in walks the array natively.)
+    this.decodedPages.forEach((code, p) => {
+      if (code !== undefined) this.invalidateCode(p);
+    });
   }
 
   // ---- Host-side accessors (loaders, devices doing DMA, tests). Not for the hart's hot path. ----
