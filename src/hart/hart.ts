@@ -371,6 +371,8 @@ export class Hart implements CodePageListener {
       const baseHi = this.pcHi;
       let k = (this.pcLo & 0xfff) << 1;
       let limit = PAGE_LIMIT;
+      // Taken branches and jumps stay in the inner loop when their target is below this.
+      let jumpLimit = PAGE_LIMIT;
       let stepping = false;
       if (jit !== null) {
         if (jitSteps === 0) {
@@ -382,10 +384,14 @@ export class Hart implements CodePageListener {
             continue outer;
           }
           if (r === -2) jitSteps = jit.steps;
+          // Code a translation of this page does not cover: back to the engine at the next taken
+          // jump (a loop whose new path runs here returns to its translated part each turn).
+          else if (r === -3) jumpLimit = 0;
         }
         if (jitSteps > 0) {
           jitSteps--;
           limit = 0; // one instruction, then back to the top
+          jumpLimit = 0;
           stepping = true;
         } else {
           jitSteps = 0;
@@ -413,6 +419,7 @@ export class Hart implements CodePageListener {
             }
             code = this.scratchPage;
             limit = 0;
+            jumpLimit = 0;
             continue inner;
           }
           case Op.Illegal:
@@ -450,10 +457,12 @@ export class Hart implements CodePageListener {
             const step = code[k + 3];
             const t = k + (code[k + 1] << 1);
             this.link(rd, baseLo, baseHi, k, step);
-            if (t >= 0 && t < limit) {
+            if (t >= 0 && t < jumpLimit) {
               k = t;
               break;
             }
+            // (In the page: left for the JIT, where the interpreter alone goes on; no interrupt.)
+            if (t >= 0 && t < limit) jitQuiet = true;
             this.setPcRel(baseLo, baseHi, k, code[k + 1]);
             k = -1;
             n--;
@@ -468,8 +477,11 @@ export class Hart implements CodePageListener {
             const tHi = (x[rs1 + 1] + (imm >> 31) + ((((a + imm) | 0) >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
             this.link(rd, baseLo, baseHi, k, code[k + 3]);
             if ((tLo & ~0xfff) === baseLo && tHi === baseHi && limit === PAGE_LIMIT) {
-              k = (tLo & 0xfff) << 1;
-              break;
+              if (jumpLimit === PAGE_LIMIT) {
+                k = (tLo & 0xfff) << 1;
+                break;
+              }
+              jitQuiet = true;
             }
             this.pcLo = tLo;
             this.pcHi = tHi;
@@ -515,10 +527,11 @@ export class Hart implements CodePageListener {
               break;
             }
             const t = k + (code[k + 1] << 1);
-            if (t >= 0 && t < limit) {
+            if (t >= 0 && t < jumpLimit) {
               k = t;
               break;
             }
+            if (t >= 0 && t < limit) jitQuiet = true;
             this.setPcRel(baseLo, baseHi, k, code[k + 1]);
             k = -1;
             n--;

@@ -297,7 +297,8 @@ export class JitEngine {
    * Runs translated code for the page at `page` (arena page number, decoded page `code`) from
    * halfword `slot`, with budget `n`. Returns the budget left after it ran (the exit is then in
    * exitKind/exitPcLo/exitPcHi); -1 when there is no translation (interpret); -2 when the slot is
-   * inside a block (interpret `steps` instructions one by one, then enter again).
+   * inside a block (interpret `steps` instructions one by one, then enter again); -3 when no block
+   * covers the slot (interpret up to the next taken jump or branch, then enter again).
    */
   enter(code: Int32Array, page: number, baseLo: number, baseHi: number, slot: number, n: number,
     dBase: number, iBase: number): number {
@@ -326,9 +327,10 @@ export class JitEngine {
         this.steps = stepsToLeader(t, slot);
         return -2;
       }
-      // Code no block covers: the interpreter runs this visit, and counts it (noteInterpreted).
+      // Code no block covers: the interpreter runs it up to its next taken jump, and counts it
+      // (noteInterpreted).
       this.uncoveredVisit = page;
-      return -1;
+      return -3;
     }
     this.ctl[HS_IBASE >> 2] = iBase;
     const r = this.dispatch(t.index, block, baseLo, baseHi, n, dBase);

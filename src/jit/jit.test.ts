@@ -160,6 +160,7 @@ const lui = (rd: number, imm20: number): Item => () => (((imm20 & 0xfffff) << 12
 const auipc = (rd: number, imm20: number): Item => () => (((imm20 & 0xfffff) << 12) | (rd << 7) | 0x17) >>> 0;
 const sw = (rs2: number, rs1: number, imm: number): Item => () => S(imm, rs2, rs1, 2);
 const bne = (rs1: number, rs2: number, label: string): Item => (pc, l) => B(l(label) - pc, rs1, rs2, 1);
+const blt = (rs1: number, rs2: number, label: string): Item => (pc, l) => B(l(label) - pc, rs1, rs2, 4);
 const jal = (rd: number, label: string): Item => (pc, l) => J(l(label) - pc, rd);
 const jalrRet = (): Item => () => I(0, 1, 0, 0, 0x67);
 const fenceI = (): Item => () => 0x0000100f;
@@ -388,6 +389,42 @@ test('a translated loop that rewrites its own next instruction (same page) sees 
       assert.deepEqual(state(h), ref, `hotThreshold ${jit.hotThreshold}, slice ${slice}`);
     }
   }
+});
+
+test('a translated loop taking a path its translation lacks returns to its translated part each turn', () => {
+  // 1001 turns through path A (translated once hot), then 4999 through path B, which had not run
+  // then: the interpreter runs B up to its branch back to the loop, and the loop runs translated
+  // again (not the rest of the slice interpreted) until B is hot enough to be translated too.
+  const prog = assemble(0x8000_0000, [
+    addi(10, 0, 0),
+    ...li32(8, 6000),
+    ...li32(9, 5000),
+    'loop',
+    addi(10, 10, 1),
+    addi(12, 10, 7),
+    add(13, 12, 10),
+    blt(8, 9, 'pathB'),
+    addi(10, 10, 2),
+    addi(8, 8, -1),
+    bne(8, 0, 'loop'),
+    ebreak(),
+    'pathB',
+    addi(10, 10, 5),
+    addi(14, 14, 1),
+    addi(8, 8, -1),
+    bne(8, 0, 'loop'),
+    ebreak(),
+  ]);
+  const ref = state(runProgram(prog, false, () => 100_000));
+  assert.equal(ref.x[10], 1001n * 3n + 4999n * 6n); // s0 = 6000 .. 5000 through A, 4999 .. 1 through B
+  // Short slices while A runs (a hart counts a page's heat per visit, and a loop in one page is one
+  // visit per slice), then long ones, as a machine runs.
+  let slices = 0;
+  const h = runProgram(prog, LAZY, () => (++slices <= 7 ? 1000 : 100_000));
+  assert.deepEqual(state(h), ref);
+  const executed = h.jit?.stats.executed ?? 0;
+  // (Interpreting to the end of the slice from B's first turn on left 13% translated.)
+  assert.ok(executed > 0.8 * h.instret, `translated ${executed} of ${h.instret} instructions`);
 });
 
 test('data stores into a page that holds translated code do not drop its translation', () => {
