@@ -171,6 +171,10 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
   let machine: VirtMachine;
   let snapshots: VmSnapshots;
   try {
+    // The initrd is read while the kernel is read and inflated and the hart warms up (a read
+    // error, if any, is still reported after the kernel's).
+    const initrdRead = initrdPath === undefined ? undefined
+      : readInput(initrdPath, 'initrd').then((data) => ({ data }), (error: unknown) => ({ error }));
     let kernel = kernelPath === undefined ? undefined : await readInput(kernelPath, 'kernel');
     if (kernel !== undefined && isGzip(kernel) && restoreTarget === undefined) {
       // The kernel inflates on libuv's thread pool while this thread warms the hart up (about
@@ -183,7 +187,9 @@ export async function runVirtualMachine(args: ParsedArgs, io: CliIo): Promise<nu
       warmUpHart({ jit: accel !== 'interp' });
       kernel = (await inflating) ?? kernel;
     }
-    const initrd = initrdPath === undefined ? undefined : await readInput(initrdPath, 'initrd');
+    const initrdResult = await initrdRead;
+    if (initrdResult !== undefined && 'error' in initrdResult) throw initrdResult.error;
+    const initrd = initrdResult?.data;
     const bios: VirtConfig['bios'] = biosArg === 'builtin'
       ? 'builtin'
       : { name: biosArg, data: await readInput(biosArg, 'firmware') };
