@@ -15,7 +15,7 @@
  * boot to its prompt from 1.13 s to 0.94 s (in process, JIT), mostly by sparing the guest's loop
  * ten recompilations (0.6 s of background compiler time competing with the guest).
  *
- * The loop is compiled while the programs run, 60-80 ms on a compiler thread, and what the
+ * The loop is compiled while the programs run (35-80 ms on a compiler thread), and what the
  * compile assumed must still hold when the guest starts: the guest's own hart, memory and engine
  * have the shapes the programs saw (second instances built first, every field stored to once,
  * arrays of objects from the start), and the programs take the paths a guest takes at once (an
