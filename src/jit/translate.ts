@@ -1234,9 +1234,7 @@ class PageCodegen {
   /** A load with the TLB check and host access in the block (a hot page's, see inlineMemory). */
   private emitLoadInline(op: number, rd: number, rs1: number, imm: number, off: number, len: number, i: number): void {
     const o = this.out;
-    const size = op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lh || op === Op.Lhu ? 2 : 1;
-    const load = op === Op.Lb ? W.I64Load8S : op === Op.Lbu ? W.I64Load8U : op === Op.Lh ? W.I64Load16S :
-      op === Op.Lhu ? W.I64Load16U : op === Op.Lw ? W.I64Load32S : op === Op.Lwu ? W.I64Load32U : W.I64Load;
+    const { load, size } = LOAD_FORMS[op - Op.Lb];
     this.address(rs1, imm);
     this.tlbHit(HS_TLB_RTAG, size);
     o.if();
@@ -1258,8 +1256,7 @@ class PageCodegen {
   /** A store with the TLB check and host access in the block (a hot page's, see inlineMemory). */
   private emitStoreInline(op: number, rs1: number, rs2: number, imm: number, off: number, len: number, i: number): void {
     const o = this.out;
-    const size = 1 << (op - Op.Sb);
-    const store = op === Op.Sb ? W.I64Store8 : op === Op.Sh ? W.I64Store16 : op === Op.Sw ? W.I64Store32 : W.I64Store;
+    const { store, size } = STORE_FORMS[op - Op.Sb];
     this.address(rs1, imm);
     this.tlbHit(HS_TLB_WTAG, size);
     o.if();
@@ -1443,6 +1440,18 @@ class PageCodegen {
   }
 }
 
+/** Loads by `op - Op.Lb` (Lb, Lh, Lw, Ld, Lbu, Lhu, Lwu): the wasm load and the access size. */
+const LOAD_FORMS: readonly { load: W; size: number }[] = [
+  { load: W.I64Load8S, size: 1 }, { load: W.I64Load16S, size: 2 }, { load: W.I64Load32S, size: 4 },
+  { load: W.I64Load, size: 8 }, { load: W.I64Load8U, size: 1 }, { load: W.I64Load16U, size: 2 },
+  { load: W.I64Load32U, size: 4 },
+];
+/** Stores by `op - Op.Sb` (Sb, Sh, Sw, Sd). */
+const STORE_FORMS: readonly { store: W; size: number }[] = [
+  { store: W.I64Store8, size: 1 }, { store: W.I64Store16, size: 2 }, { store: W.I64Store32, size: 4 },
+  { store: W.I64Store, size: 8 },
+];
+
 /**
  * A load's or store's site, the constant its block passes to the FN_LOAD_FIRST.. functions: byte
  * offset in the page (bits 0-11), 4-byte instruction (bit 12), rd (bits 13-17; a load's), and the
@@ -1483,12 +1492,10 @@ export function memoryHelpers(state: number, used: number): FuncDef[] {
     o.op(W.I64ExtendI32U);
     o.op(W.I64Add);
   };
-  const loads: [number, W, number][] = [
-    [Op.Lb, W.I64Load8S, 1], [Op.Lh, W.I64Load16S, 2], [Op.Lw, W.I64Load32S, 4], [Op.Ld, W.I64Load, 8],
-    [Op.Lbu, W.I64Load8U, 1], [Op.Lhu, W.I64Load16U, 2], [Op.Lwu, W.I64Load32U, 4],
-  ];
-  for (const [op, load, size] of loads) {
-    if ((used & (1 << (op - Op.Lb))) === 0) {
+  for (let k = 0; k < LOAD_FORMS.length; k++) {
+    const op = Op.Lb + k;
+    const { load, size } = LOAD_FORMS[k];
+    if ((used & (1 << k)) === 0) {
       unused(TYPE_MEM_LOAD);
       continue;
     }
@@ -1531,9 +1538,8 @@ export function memoryHelpers(state: number, used: number): FuncDef[] {
     o.op(W.End);
     funcs.push({ type: TYPE_MEM_LOAD, locals: [[2, T.I32]], body: o });
   }
-  const stores: [W, number][] = [[W.I64Store8, 1], [W.I64Store16, 2], [W.I64Store32, 4], [W.I64Store, 8]];
-  for (let k = 0; k < stores.length; k++) {
-    const [store, size] = stores[k];
+  for (let k = 0; k < STORE_FORMS.length; k++) {
+    const { store, size } = STORE_FORMS[k];
     if ((used & (1 << (7 + k))) === 0) {
       unused(TYPE_MEM_STORE);
       continue;
