@@ -317,7 +317,10 @@ export class JitEngine {
       // Code the translation did not cover got hot (the interpreter has decoded it meanwhile).
       // (A background compile leaves the old translation in use until the new one is ready.)
       this.stats.retranslations++;
-      t = this.translate(page, code, slot, t.hot) ?? this.pages[page];
+      // (What translate() returns when it installs at once is this.pages[page] too; read here on
+      // every path, so the warm-up's retranslations give this load its feedback.)
+      this.translate(page, code, slot, t.hot);
+      t = this.pages[page];
       if (t === undefined) return -1;
     }
     const block = t.blockOf[slot];
@@ -491,7 +494,11 @@ export class JitEngine {
     for (const p of list) {
       const c = p === page ? code : mem.decodedPages[p];
       if (c === undefined || c.length !== DECODED_PAGE_WORDS) continue;
-      const hints = [...(this.hints.get(p) ?? [])];
+      // (Built by push, so it is the same kind of array whether or not the page has hints: a
+      // spread of a Set made another, and findBlocks' loop over them was deoptimised by the one
+      // it had not seen.)
+      const hints: number[] = [];
+      for (const h of this.hints.get(p) ?? []) hints.push(h);
       if (p === page && slot >= 0) hints.push(slot);
       // A synchronous retranslation replaces the old one at once and takes over its block map; a
       // background one needs its own (the old translation runs until the new one is installed).

@@ -448,7 +448,7 @@ export function decodeAt(code: Int32Array, u16: Uint16Array, pageOffset: number,
  * grows faster than their size), and is reached through an exit to the interpreter if it runs.
  * With `decodeAhead` it decodes and translates everything reachable in the page.
  */
-function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hints: Iterable<number>,
+function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hints: readonly number[],
   decodeAhead: boolean): Block[] {
   const leader = new Uint8Array(SLOTS_PER_PAGE);
   const seen = new Uint8Array(SLOTS_PER_PAGE);
@@ -482,8 +482,10 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
     let h = work.pop() as number;
     for (;;) {
       if (seen[h] !== 0) break;
+      // (The test runs after decodeAt too, where it never stops the walk: the warm-up decodes
+      // ahead, and this way it reaches the test the guest's engine takes.)
       if (decodeAhead) decodeAt(code, u16, pageOffset, h);
-      else if ((code[h << 2] & 0xff) === Op.Undecoded) break;
+      if ((code[h << 2] & 0xff) === Op.Undecoded) break;
       seen[h] = 1;
       const k = h << 2;
       const w0 = code[k];
@@ -556,10 +558,11 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
  * `decodeAhead`).
  */
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
-  blockMap: number, hints: Iterable<number>, decodeAhead = false, fnBase = FIRST_PAGE_FN,
+  blockMap: number, hints: readonly number[], decodeAhead = false, fnBase = FIRST_PAGE_FN,
   inlineMemory = false): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
   const gen = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12, inlineMemory);
+  lastCodegen[0] = gen;
   const funcs = gen.emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
@@ -571,6 +574,16 @@ export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: nu
   });
   return { funcs, blockOf, covered, blocks: blocks.length, instructions, memoryKinds: gen.memoryKinds };
 }
+
+/**
+ * The last page's code generator, kept alive: V8 keeps what its feedback learned about an
+ * object's shape only while some object has that shape. A code generator lives for one page, so
+ * with none left between the warm-up's translations and the guest's first (a garbage collection
+ * in between), the feedback on its methods was dropped, and the translator's main loop, compiled
+ * without it, was deoptimised at the guest's first multiply and divide (compiled three times in
+ * a boot instead of once).
+ */
+const lastCodegen: PageCodegen[] = [];
 
 class PageCodegen {
   private out = new Code(16);
