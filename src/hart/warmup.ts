@@ -152,7 +152,9 @@ function scratchHart(jit: boolean): Hart {
   // loop, which inlines them, is deoptimised at the guest's first cold page. (V8 gives a function
   // somewhere to keep feedback only after its first few calls: with 8 instructions per page, the
   // cold-page path had run before the engine's functions had it.)
-  const hart = new Hart(mem, { jit: jit ? { hotThreshold: 512, decodeAhead: true, capacity: 64 } : false });
+  // (inlineAfter: a page's translation is replaced by the inline-memory kind here too, so the
+  // engine's path for that has run before its entry is compiled.)
+  const hart = new Hart(mem, { jit: jit ? { hotThreshold: 512, decodeAhead: true, capacity: 64, inlineAfter: 4000 } : false });
   hart.interceptExceptions = 1 << Cause.Breakpoint;
   hart.setPc(BigInt(BASE));
   hart.setX(2, BigInt(BASE + (1 << 20) - 64)); // sp, for the compressed stack forms

@@ -1,8 +1,9 @@
 # The interpreter's warm-up program (see src/hart/warmup.ts): a few thousand instructions that
 # reach every path of the hart's run loop a guest will use - every integer, compressed, FP, atomic
 # and CSR instruction form with small, large and negative operands, misaligned accesses, traps
-# taken in M and S mode, and Sv39 paging - so the host JavaScript engine has seen them all
-# before it optimises the loop (otherwise each first use later costs a deoptimisation and
+# taken in M and S mode, Sv39 and Sv48 paging (user pages, A/D updates, permission faults), a
+# system call from U mode, WFI, and the slow paths of atomics - so the host JavaScript engine
+# has seen them all before it optimises the loop (otherwise each first use later costs a deoptimisation and
 # recompilation of the whole loop). Its results are not used. Bare metal at 0x8000_0000, M-mode.
 #
 # Build: src/hart/warmup/build.sh (regenerates src/hart/warmup-program.ts).
@@ -154,6 +155,16 @@ farback:
   j 1f
 1:
   .option norvc
+  # ---- a jump into the middle of a block (translated code leaves with a miss there)
+  jal ra, 3f
+  lla t0, 3f
+  jalr ra, 4(t0)
+  j 4f
+3:
+  addi a2, a2, 1
+  addi a2, a2, 1
+  ret
+4:
   # ---- floating point, double and single
   fmv.d.x fa0, a0
   fmv.d.x fa1, a1
@@ -227,6 +238,7 @@ farback:
   frrm t6
   fsrm t6
   frcsr t6
+  fscsr t6
   # ---- atomics
   lla t0, atom
   amoadd.w a2, a0, (t0)
@@ -269,6 +281,9 @@ farback:
   rdtime a2
   rdinstret a3
   fence
+  li t1, 0x10000000        # no RAM and no device here: access faults, skipped by trap_m
+  lw a2, 0(t1)
+  sw a2, 0(t1)
   # ---- an interrupt taken in M mode (a software interrupt the program raises itself)
   lla t0, irq_m
   csrw mtvec, t0
@@ -290,9 +305,16 @@ farback:
 1:
   ecall
   # ---- S-mode with Sv39: identity gigapages for RAM, traps delegated to S
+  lla t0, pagetable        # the Sv48 root: entries 0 and 255 point to the Sv39 root as a level-2 table
+  srli t0, t0, 12
+  slli t0, t0, 10
+  ori t0, t0, 1            # V: a pointer
+  lla t1, pagetable48
+  sd t0, 0(t1)
+  sd t0, 255 * 8(t1)
   lla t0, trap_s
   csrw stvec, t0
-  li t0, (1 << 12) | (1 << 13) | (1 << 15)   # delegate fetch, load and store page faults
+  li t0, (1 << 8) | (1 << 12) | (1 << 13) | (1 << 15)   # delegate U-mode ecalls and page faults
   csrw medeleg, t0
   li t0, 2                 # and the supervisor software interrupt
   csrw mideleg, t0
@@ -355,6 +377,79 @@ smode:
   ld a6, 0(t1)
   sd a6, 0(t1)
   jalr ra, 0(t1)           # and a fetch from there (trap_s returns to ra)
+  # atomics on their slow paths: after a flush, and faulting
+  lla t0, atom
+  sfence.vma t0            # one page's entries (as Linux's flush_tlb_page)
+  lr.d a2, (t0)
+  sfence.vma
+  sc.d a3, a2, (t0)
+  sfence.vma
+  lr.w a2, (t0)
+  sfence.vma
+  sc.w a3, a2, (t0)
+  sfence.vma
+  sc.d a3, a2, (t0)        # no reservation left: fails
+  addi t2, t0, 8
+  lr.d a2, (t0)
+  sfence.vma
+  sc.d a3, a2, (t2)        # a reservation of another address: fails
+  sfence.vma
+  amoadd.d a4, a2, (t0)
+  sfence.vma
+  amoor.w a4, a2, (t0)
+  li t1, 0x40000000        # unmapped: page faults, handled in S mode
+  lr.d a2, (t0)
+  sc.d a3, a2, (t1)        # with a reservation held
+  lr.w a2, (t1)
+  amoadd.d a4, a2, (t1)
+  # a user page from S mode: refused without SUM, allowed with it
+  lla t0, buf
+  li t1, 0x40000000
+  add t0, t0, t1           # buf's alias in the user gigapage at 0xc000_0000
+  ld a2, 0(t0)             # a load page fault (a permission fault)
+  li t1, 1 << 18           # sstatus.SUM
+  csrs sstatus, t1
+  ld a2, 0(t0)
+  sd a2, 8(t0)
+  csrc sstatus, t1
+  # a gigapage whose A and D bits are clear: the page walk sets them (once: on the first round)
+  lla t0, buf
+  li t1, 0x80000000
+  add t0, t0, t1           # buf's alias at 0x1_0000_0000
+  ld a2, 0(t0)
+  sd a2, 8(t0)
+  # Sv48 for a moment: a user address above 2^43, whose TLB tag is past 32-bit integers
+  lla t0, pagetable48
+  srli t0, t0, 12
+  li t1, 9 << 60
+  or t0, t0, t1
+  csrw satp, t0
+  sfence.vma
+  li t1, 1 << 18           # sstatus.SUM
+  csrs sstatus, t1
+  lla t0, buf
+  li t2, 0x7f8040000000
+  add t0, t0, t2           # buf's alias at 0x7f80_c000_0000 (root entry 255, then the user gigapage)
+  ld a2, 0(t0)
+  sd a2, 8(t0)
+  csrc sstatus, t1
+  lla t0, pagetable
+  srli t0, t0, 12
+  li t1, 8 << 60
+  or t0, t0, t1
+  csrw satp, t0
+  sfence.vma
+  # U mode: code in the user gigapage, which makes a system call (trap_s returns to ra in S mode)
+  lla t0, uentry
+  li t1, 0x40000000
+  add t0, t0, t1
+  csrw sepc, t0
+  li t1, 1 << 8            # sstatus.SPP = U
+  csrc sstatus, t1
+  lla ra, 2f
+  sret
+2:
+  wfi                      # S mode, nothing pending: the run stops here, the next goes on
   # the same code at its kernel-like high alias: fetch, loads and stores with high address words
   li t1, 0xffffffff00000000
   lla t0, high
@@ -372,6 +467,12 @@ smode:
 leaf:
   addi a0, a0, 1
   ret
+
+uentry:                    # runs in U mode, at its alias in the user gigapage
+  lla t0, buf
+  ld a2, 0(t0)
+  sd a2, 8(t0)
+  ecall
 
 high:                      # runs at 0xffff_ffff_8xxx_xxxx
   lla t0, buf
@@ -422,6 +523,14 @@ trap_s:
   bne s3, s5, 1f
   mv s4, ra
 1:
+  li s5, 8                 # ecall from U mode: back to S mode, at ra
+  bne s3, s5, 1f
+  mv s4, ra
+  li s5, 1 << 8            # sstatus.SPP = S
+  csrs sstatus, s5
+  li s5, 1 << 5            # SPIE clear: S mode goes on with interrupts off, as before
+  csrc sstatus, s5
+1:
   csrw sepc, s4
   sret
 
@@ -455,6 +564,10 @@ pagetable:                 # level 2: 1 GiB leaves (V R W X A D): 0x0, 0x8000_00
   .dword (0x00000000 >> 2) | 0xcf   # 0xffff_ffff_8000_0000 -> 0x8000_0000 (where Linux runs)
   .dword 0
   .dword (0x80000000 >> 2) | 0xcf
-  .fill 507, 8, 0
+  .dword (0x80000000 >> 2) | 0xdf   # 0xc000_0000 -> 0x8000_0000 for U mode (V R W X U A D)
+  .dword (0x80000000 >> 2) | 0x0f   # 0x1_0000_0000 -> 0x8000_0000, A and D clear (V R W X)
+  .fill 505, 8, 0
   .dword (0x80000000 >> 2) | 0xcf
   .dword 0
+pagetable48:               # Sv48 root (filled by the program)
+  .fill 512, 8, 0
