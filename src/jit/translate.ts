@@ -450,27 +450,28 @@ export function decodeAt(code: Int32Array, u16: Uint16Array, pageOffset: number,
  */
 function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hints: readonly number[],
   decodeAhead: boolean): Block[] {
-  const leader = new Uint8Array(SLOTS_PER_PAGE);
-  const seen = new Uint8Array(SLOTS_PER_PAGE);
+  const leader = leaderScratch.fill(0);
+  const seen = seenScratch.fill(0);
+  const fallenInto = fallenIntoScratch.fill(0);
   const work: number[] = [];
+  const leaders: number[] = [];
   const addLeader = (h: number): void => {
     if (h < 0 || h >= SLOTS_PER_PAGE || leader[h] !== 0) return;
     leader[h] = 1;
+    leaders.push(h);
     work.push(h);
   };
   // Seeds: decoded instructions nothing decoded falls into (they were reached by a jump), and hints.
+  // (One pass: a decoded instruction that goes on to the next marks that one as fallen into.)
   for (let h = 0; h < SLOTS_PER_PAGE; h++) {
-    if ((code[h << 2] & 0xff) === Op.Undecoded) continue;
-    let covered = false;
-    for (let d = 1; d <= 2 && !covered; d++) {
-      const p = h - d;
-      if (p < 0) break;
-      const w0 = code[p << 2];
-      const op = w0 & 0xff;
-      if (op === Op.Undecoded || code[(p << 2) + 3] >> 2 !== d) continue;
-      covered = !(isBranch(op) || op === Op.Jal || op === Op.Jalr || isStep(op) || isSlow(op));
+    const k = h << 2;
+    const op = code[k] & 0xff;
+    if (op === Op.Undecoded) continue;
+    if (fallenInto[h] === 0) addLeader(h);
+    if (!(isBranch(op) || op === Op.Jal || op === Op.Jalr || isStep(op) || isSlow(op))) {
+      const next = h + (code[k + 3] >> 2);
+      if (next < SLOTS_PER_PAGE) fallenInto[next] = 1;
     }
-    if (!covered) addLeader(h);
   }
   for (const h of hints) {
     if (h < 0 || h >= SLOTS_PER_PAGE) continue;
@@ -511,7 +512,10 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
       if (next >= SLOTS_PER_PAGE) break;
       if (seen[next] !== 0) {
         // Joins code already walked: the join point starts a block.
-        if (leader[next] === 0) leader[next] = 1;
+        if (leader[next] === 0) {
+          leader[next] = 1;
+          leaders.push(next);
+        }
         break;
       }
       h = next;
@@ -519,8 +523,12 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
   }
 
   const blocks: Block[] = [];
-  for (let start = 0; start < SLOTS_PER_PAGE; start++) {
-    if (leader[start] === 0 || seen[start] === 0) continue;
+  const starts = leaderOrder.subarray(0, leaders.length);
+  starts.set(leaders);
+  starts.sort();
+  for (let i = 0; i < starts.length; i++) {
+    const start = starts[i];
+    if (seen[start] === 0) continue;
     const slots: number[] = [];
     let count = 0;
     let fallthrough = -1;
@@ -545,11 +553,14 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
     }
     blocks.push({ start, slots, fallthrough, count });
   }
-  // Keep only leaders that start a block.
-  leader.fill(0);
-  for (const b of blocks) leader[b.start] = 1;
   return blocks;
 }
+
+// findBlocks' work arrays, one page's worth, reused.
+const leaderScratch = new Uint8Array(SLOTS_PER_PAGE);
+const seenScratch = new Uint8Array(SLOTS_PER_PAGE);
+const fallenIntoScratch = new Uint8Array(SLOTS_PER_PAGE);
+const leaderOrder = new Int16Array(SLOTS_PER_PAGE);
 
 /**
  * Translates a decoded page at `pageOffset` in the arena. `state` is the arena offset of the
@@ -559,19 +570,21 @@ function findBlocks(code: Int32Array, u16: Uint16Array, pageOffset: number, hint
  */
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
   blockMap: number, hints: readonly number[], decodeAhead = false, fnBase = FIRST_PAGE_FN,
-  inlineMemory = false): PageTranslation {
+  inlineMemory = false, out: Code = new Code(1024)): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
-  const gen = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12, inlineMemory);
-  lastCodegen[0] = gen;
-  const funcs = gen.emit();
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
   let instructions = 0;
-  blocks.forEach((b, i) => {
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i];
     blockOf[b.start] = i;
-    for (const h of b.slots) covered[h] = 1;
+    const slots = b.slots;
+    for (let j = 0; j < slots.length; j++) covered[slots[j]] = 1;
     instructions += b.count;
-  });
+  }
+  const gen = new PageCodegen(code, state, blockMap, blocks, fnBase, pageOffset >>> 12, inlineMemory, out, blockOf);
+  lastCodegen[0] = gen;
+  const funcs = gen.emit();
   return { funcs, blockOf, covered, blocks: blocks.length, instructions, memoryKinds: gen.memoryKinds };
 }
 
@@ -586,8 +599,6 @@ export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: nu
 const lastCodegen: PageCodegen[] = [];
 
 class PageCodegen {
-  private out = new Code(16);
-  private readonly blockAt = new Int32Array(SLOTS_PER_PAGE).fill(-1);
   // Emission context of the current block.
   private j = 0; // block index
   private extra = 0; // labels opened inside the current block's code
@@ -612,11 +623,14 @@ class PageCodegen {
      * the call would cost about a fifth of a compute-bound guest's speed).
      */
     private readonly inlineMemory: boolean,
-  ) {
-    blocks.forEach((b, i) => {
-      this.blockAt[b.start] = i;
-    });
-  }
+    /**
+     * Where the page's functions are written, one after another (each function's body is a view
+     * of its part: they stay valid when the writer grows, as a view keeps the old buffer).
+     */
+    private readonly out: Code,
+    /** The block starting at each halfword (-1: none). */
+    private readonly blockAt: Int16Array,
+  ) {}
 
   private instructionCount(): number {
     let n = 0;
@@ -642,7 +656,8 @@ class PageCodegen {
 
     // Entry: notes the page (for the engine's exit bookkeeping); the page's virtual base and the
     // data TLB set from the caller's words; then dispatch.
-    const entry = new Code();
+    const entry = this.out;
+    const entryStart = entry.length;
     entry.i32(0);
     entry.i32(this.arenaPage);
     entry.mem(W.I32Store, 2, s + HS_CUR_PAGE);
@@ -663,9 +678,11 @@ class PageCodegen {
     entry.op(W.I32Shl);
     entry.returnCall(this.dispatchFn);
     entry.op(W.End);
+    const entryEnd = entry.length;
 
     // Dispatcher: a table of m entries, each a tail call of its block's function.
-    const d = new Code();
+    const d = this.out;
+    const dStart = d.length;
     d.block(); // $default
     for (let i = m - 1; i >= 0; i--) d.block();
     d.get(D_BLOCK);
@@ -685,6 +702,7 @@ class PageCodegen {
     storeExit(d, s, D_BASE, JitExit.Miss);
     d.get(D_N);
     d.op(W.End);
+    const dEnd = d.length;
 
     // Jump (target, base, n, dtag, doff) -> n: a `jalr` to the target, all of its block retired.
     // In the page: dispatch through the page's block map (int16 per halfword; a byte offset in the
@@ -696,7 +714,8 @@ class PageCodegen {
     const J_DTAG = 3;
     const J_DOFF = 4;
     const J_BLK = 5;
-    const jump = new Code();
+    const jump = this.out;
+    const jumpStart = jump.length;
     jump.get(J_T);
     jump.i64(-4096);
     jump.op(W.I64And);
@@ -728,14 +747,11 @@ class PageCodegen {
     jump.get(J_DTAG);
     jump.returnCall(FN_CHAIN);
     jump.op(W.End);
+    const jumpEnd = jump.length;
 
-    const funcs: FuncDef[] = [
-      { type: TYPE_ENTRY, locals: [], body: entry },
-      { type: TYPE_DISPATCH, locals: [], body: d },
-      { type: TYPE_JUMP, locals: [[1, T.I32]], body: jump },
-    ];
-    // All block bodies go into one buffer; each function is a view of its part.
-    const all = (this.out = new Code(256 + 96 * this.instructionCount()));
+    // The blocks' bodies follow; each function is a view of its part of the writer.
+    const all = this.out;
+    all.reserve(96 * this.instructionCount());
     const ends: number[] = [];
     for (let i = 0; i < m; i++) {
       this.emitBlock(i);
@@ -744,8 +760,13 @@ class PageCodegen {
       all.op(W.End);
       ends.push(all.length);
     }
+    const funcs: FuncDef[] = [
+      { type: TYPE_ENTRY, locals: [], body: all.view(entryStart, entryEnd) },
+      { type: TYPE_DISPATCH, locals: [], body: all.view(dStart, dEnd) },
+      { type: TYPE_JUMP, locals: [[1, T.I32]], body: all.view(jumpStart, jumpEnd) },
+    ];
     for (let i = 0; i < m; i++) {
-      funcs.push({ type: TYPE_BLOCK, locals: BLOCK_FN_LOCALS, body: all.view(i === 0 ? 0 : ends[i - 1], ends[i]) });
+      funcs.push({ type: TYPE_BLOCK, locals: BLOCK_FN_LOCALS, body: all.view(i === 0 ? jumpEnd : ends[i - 1], ends[i]) });
     }
     return funcs;
   }
@@ -1709,6 +1730,8 @@ interface ModuleHelpers {
  * read when a module is assembled). A few engines at a time (tests make many): the oldest goes.
  */
 const helpersByEngine = new Map<string, ModuleHelpers>();
+/** Where buildModule's pages are written (reused: see assembleModule's buffers). */
+const pageScratch = new Code(1 << 16);
 const HELPER_SETS = 8;
 
 function moduleHelpers(state: number, chainBase: number, chainPages: number): ModuleHelpers {
@@ -1743,6 +1766,8 @@ function moduleHelpers(state: number, chainBase: number, chainPages: number): Mo
  * then each page's functions. `u16` is the arena (the pages' instruction bytes).
  */
 export function buildModule(req: ModuleRequest, u16: Uint16Array): ModuleResult {
+  // The pages' functions are views of this writer until assembleModule copies them out.
+  pageScratch.length = 0;
   // Function indices (FN_*): imports ld, st, slow; then mulhu, mulh, mulhsu; then pages.
   const helpers = moduleHelpers(req.state, req.chainBase, req.chainPages);
   const funcs: FuncDef[] = [...helpers.leading];
@@ -1754,7 +1779,7 @@ export function buildModule(req: ModuleRequest, u16: Uint16Array): ModuleResult 
   for (const r of req.pages) {
     const fn = MODULE_IMPORTS.length + funcs.length;
     const tr = translatePage(r.code, u16, r.page << 12, req.state, r.blockMap, r.hints, req.decodeAhead, fn,
-      req.inlineMemory);
+      req.inlineMemory, pageScratch);
     if (tr.blocks === 0) continue;
     funcs.push(...tr.funcs);
     memoryKinds |= tr.memoryKinds;

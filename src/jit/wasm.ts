@@ -98,6 +98,31 @@ export const enum W {
   I64Extend32S = 0xc4,
 }
 
+/** Writes the unsigned LEB128 of `v` (below 2^32) at `i`; returns the index after it. */
+function putU32(buf: Uint8Array, i: number, v: number): number {
+  let x = v >>> 0;
+  while (x >= 0x80) {
+    buf[i++] = (x & 0x7f) | 0x80;
+    x >>>= 7;
+  }
+  buf[i++] = x;
+  return i;
+}
+
+/** Writes the signed LEB128 of `v` (in [-2^31, 2^31)) at `i`; returns the index after it. */
+function putS32(buf: Uint8Array, i: number, v: number): number {
+  let x = v | 0;
+  for (;;) {
+    const b = x & 0x7f;
+    x >>= 7;
+    if ((x === 0 && (b & 0x40) === 0) || (x === -1 && (b & 0x40) !== 0)) {
+      buf[i++] = b;
+      return i;
+    }
+    buf[i++] = b | 0x80;
+  }
+}
+
 /** A growable byte buffer with LEB128 encoders. */
 export class ByteWriter {
   private buf: Uint8Array;
@@ -107,8 +132,22 @@ export class ByteWriter {
     this.buf = new Uint8Array(Math.max(16, initialCapacity));
   }
 
+  /** Makes room for `n` more bytes at once (the writes after it then never copy). */
+  reserve(n: number): void {
+    this.ensure(n);
+  }
+
   private ensure(n: number): void {
-    if (this.length + n <= this.buf.length) return;
+    if (this.length + n > this.buf.length) this.grow(n);
+  }
+
+  /** The buffer, with room for `n` more bytes (the emitters write to it directly). */
+  protected room(n: number): Uint8Array {
+    if (this.length + n > this.buf.length) this.grow(n);
+    return this.buf;
+  }
+
+  private grow(n: number): void {
     let size = this.buf.length * 2;
     while (size < this.length + n) size *= 2;
     const next = new Uint8Array(size);
@@ -117,8 +156,7 @@ export class ByteWriter {
   }
 
   byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.length++] = b;
+    this.room(1)[this.length++] = b;
   }
 
   bytes(data: ArrayLike<number>): void {
@@ -128,32 +166,12 @@ export class ByteWriter {
 
   /** Unsigned LEB128 of a non-negative integer below 2^32. */
   u32(v: number): void {
-    let x = v >>> 0;
-    this.ensure(5);
-    for (;;) {
-      const b = x & 0x7f;
-      x >>>= 7;
-      if (x === 0) {
-        this.buf[this.length++] = b;
-        return;
-      }
-      this.buf[this.length++] = b | 0x80;
-    }
+    this.length = putU32(this.room(5), this.length, v);
   }
 
   /** Signed LEB128 of an integer in [-2^31, 2^31). */
   s32(v: number): void {
-    let x = v | 0;
-    this.ensure(5);
-    for (;;) {
-      const b = x & 0x7f;
-      x >>= 7;
-      if ((x === 0 && (b & 0x40) === 0) || (x === -1 && (b & 0x40) !== 0)) {
-        this.buf[this.length++] = b;
-        return;
-      }
-      this.buf[this.length++] = b | 0x80;
-    }
+    this.length = putS32(this.room(5), this.length, v);
   }
 
   /** Signed LEB128 of a 64-bit integer (a safe integer number, or any bigint in [-2^63, 2^63)). */
@@ -208,23 +226,27 @@ export class ByteWriter {
 /** A function body under construction: locals and an instruction stream. */
 export class Code extends ByteWriter {
   op(o: W): void {
-    this.byte(o);
+    this.room(1)[this.length++] = o;
   }
   get(local: number): void {
-    this.byte(W.LocalGet);
-    this.u32(local);
+    this.opU32(W.LocalGet, local);
   }
   set(local: number): void {
-    this.byte(W.LocalSet);
-    this.u32(local);
+    this.opU32(W.LocalSet, local);
   }
   tee(local: number): void {
-    this.byte(W.LocalTee);
-    this.u32(local);
+    this.opU32(W.LocalTee, local);
   }
   i32(v: number): void {
-    this.byte(W.I32Const);
-    this.s32(v);
+    const buf = this.room(6);
+    buf[this.length] = W.I32Const;
+    this.length = putS32(buf, this.length + 1, v);
+  }
+  /** An opcode and an unsigned LEB128 immediate. */
+  private opU32(o: number, v: number): void {
+    const buf = this.room(6);
+    buf[this.length] = o;
+    this.length = putU32(buf, this.length + 1, v);
   }
   i64(v: number | bigint): void {
     this.byte(W.I64Const);
@@ -232,9 +254,9 @@ export class Code extends ByteWriter {
   }
   /** A load or store with its alignment exponent and constant offset. */
   mem(o: W, alignLog2: number, offset: number): void {
-    this.byte(o);
-    this.u32(alignLog2);
-    this.u32(offset);
+    const buf = this.room(11);
+    buf[this.length] = o;
+    this.length = putU32(buf, putU32(buf, this.length + 1, alignLog2), offset);
   }
   block(type: T = T.Void): void {
     this.byte(W.Block);
@@ -249,21 +271,17 @@ export class Code extends ByteWriter {
     this.byte(type);
   }
   br(depth: number): void {
-    this.byte(W.Br);
-    this.u32(depth);
+    this.opU32(W.Br, depth);
   }
   brIf(depth: number): void {
-    this.byte(W.BrIf);
-    this.u32(depth);
+    this.opU32(W.BrIf, depth);
   }
   call(func: number): void {
-    this.byte(W.Call);
-    this.u32(func);
+    this.opU32(W.Call, func);
   }
   /** return_call (tail call proposal, in every current engine): the callee replaces this frame. */
   returnCall(func: number): void {
-    this.byte(0x12);
-    this.u32(func);
+    this.opU32(0x12, func);
   }
   /** return_call_indirect through table 0 with a function of type `type` (index on the stack). */
   returnCallIndirect(type: number): void {
@@ -310,79 +328,103 @@ function section(out: ByteWriter, id: number, content: ByteWriter): void {
   out.sized(content);
 }
 
+/** Bytes of the unsigned LEB128 encoding of `v` (below 2^32). */
+function u32Size(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x20_0000 ? 3 : v < 0x1000_0000 ? 4 : 5;
+}
+
+/**
+ * Where modules are assembled, reused from one to the next (a translation module is ~10-300 KiB:
+ * allocating and zeroing fresh buffers for it, then copying it from buffer to buffer, was a
+ * fifth of the translator's time). Small sections go through `sectionScratch`.
+ */
+const moduleScratch = new ByteWriter(1 << 16);
+const sectionScratch = new ByteWriter(1 << 10);
+
 /** Assembles a module's binary. */
 export function assembleModule(m: ModuleDef): Uint8Array {
-  let size = 256;
-  for (const f of m.funcs) size += f.body.length + 16;
-  const out = new ByteWriter(size);
-  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const out = moduleScratch;
+  const sec = sectionScratch;
+  out.length = 0;
+  out.bytes(WASM_HEADER);
 
-  const types = new ByteWriter();
-  types.u32(m.types.length);
+  sec.length = 0;
+  sec.u32(m.types.length);
   for (const t of m.types) {
-    types.byte(0x60);
-    types.u32(t.params.length);
-    for (const p of t.params) types.byte(p);
-    types.u32(t.results.length);
-    for (const r of t.results) types.byte(r);
+    sec.byte(0x60);
+    sec.u32(t.params.length);
+    for (const p of t.params) sec.byte(p);
+    sec.u32(t.results.length);
+    for (const r of t.results) sec.byte(r);
   }
-  section(out, 1, types);
+  section(out, 1, sec);
 
-  const imports = new ByteWriter();
-  imports.u32(m.importFuncs.length + (m.importMemory === undefined ? 0 : 1) + (m.importTable === undefined ? 0 : 1));
+  sec.length = 0;
+  sec.u32(m.importFuncs.length + (m.importMemory === undefined ? 0 : 1) + (m.importTable === undefined ? 0 : 1));
   if (m.importTable !== undefined) {
-    imports.name(m.importTable.module);
-    imports.name(m.importTable.name);
-    imports.byte(0x01);
-    imports.byte(0x70); // funcref
-    imports.byte(0x00); // limits: minimum only
-    imports.u32(m.importTable.min);
+    sec.name(m.importTable.module);
+    sec.name(m.importTable.name);
+    sec.byte(0x01);
+    sec.byte(0x70); // funcref
+    sec.byte(0x00); // limits: minimum only
+    sec.u32(m.importTable.min);
   }
   if (m.importMemory !== undefined) {
-    imports.name(m.importMemory.module);
-    imports.name(m.importMemory.name);
-    imports.byte(0x02);
-    imports.byte(0x00); // limits: minimum only
-    imports.u32(m.importMemory.minPages);
+    sec.name(m.importMemory.module);
+    sec.name(m.importMemory.name);
+    sec.byte(0x02);
+    sec.byte(0x00); // limits: minimum only
+    sec.u32(m.importMemory.minPages);
   }
   for (const f of m.importFuncs) {
-    imports.name(f.module);
-    imports.name(f.name);
-    imports.byte(0x00);
-    imports.u32(f.type);
+    sec.name(f.module);
+    sec.name(f.name);
+    sec.byte(0x00);
+    sec.u32(f.type);
   }
-  section(out, 2, imports);
+  section(out, 2, sec);
 
-  const funcs = new ByteWriter();
-  funcs.u32(m.funcs.length);
-  for (const f of m.funcs) funcs.u32(f.type);
-  section(out, 3, funcs);
+  sec.length = 0;
+  sec.u32(m.funcs.length);
+  for (const f of m.funcs) sec.u32(f.type);
+  section(out, 3, sec);
 
-  const exps = new ByteWriter();
-  exps.u32(m.exports.length);
+  sec.length = 0;
+  sec.u32(m.exports.length);
   for (const e of m.exports) {
-    exps.name(e.name);
-    exps.byte(0x00);
-    exps.u32(e.func);
+    sec.name(e.name);
+    sec.byte(0x00);
+    sec.u32(e.func);
   }
-  section(out, 7, exps);
+  section(out, 7, sec);
 
-  let total = 16;
-  for (const f of m.funcs) total += f.body.length + 8 + 3 * f.locals.length;
-  const code = new ByteWriter(total);
-  code.u32(m.funcs.length);
-  const head = new ByteWriter(64);
+  // The code section, written in place: its size first (each entry is its size, the local
+  // declarations and the body), then the entries.
+  let size = u32Size(m.funcs.length);
   for (const f of m.funcs) {
-    head.length = 0;
-    head.u32(f.locals.length);
-    for (const [count, type] of f.locals) {
-      head.u32(count);
-      head.byte(type);
-    }
-    code.u32(head.length + f.body.length);
-    code.append(head);
-    code.append(f.body); // the body's instructions end with W.End (the caller writes it)
+    const n = localsSize(f) + f.body.length;
+    size += u32Size(n) + n;
   }
-  section(out, 10, code);
+  out.byte(10);
+  out.u32(size);
+  out.u32(m.funcs.length);
+  for (const f of m.funcs) {
+    out.u32(localsSize(f) + f.body.length);
+    out.u32(f.locals.length);
+    for (const [count, type] of f.locals) {
+      out.u32(count);
+      out.byte(type);
+    }
+    out.append(f.body); // the body's instructions end with W.End (the caller writes it)
+  }
   return out.finish();
 }
+
+/** Bytes of a function's local declarations. */
+function localsSize(f: FuncDef): number {
+  let n = u32Size(f.locals.length);
+  for (const [count] of f.locals) n += u32Size(count) + 1;
+  return n;
+}
+
+const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
