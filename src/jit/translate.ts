@@ -240,8 +240,7 @@ export function slowPathHelpers(state: number): FuncDef[] {
   ld.get(4);
   ld.i32(3);
   ld.op(W.I32Shl);
-  ld.i32(0);
-  ld.mem(W.I64Load, 3, state + HS_LOAD);
+  ld.loadAt(W.I64Load, 3, state + HS_LOAD);
   ld.mem(W.I64Store, 3, state + HS_X);
   ld.op(W.End);
   ld.get(3);
@@ -314,8 +313,7 @@ export function chainHelper(state: number, chainBase: number, chainPages: number
   o.op(W.I32WrapI64);
   o.i32(JIT_TLB_SIZE - 1);
   o.op(W.I32And);
-  o.i32(0);
-  o.mem(W.I32Load, 2, state + HS_IBASE);
+  o.loadAt(W.I32Load, 2, state + HS_IBASE);
   o.op(W.I32Add);
   o.i32(3);
   o.op(W.I32Shl);
@@ -778,8 +776,7 @@ class PageCodegen {
       this.out.i64(0);
       return;
     }
-    this.out.i32(0);
-    this.out.mem(W.I64Load, 3, this.state + HS_X + 8 * r);
+    this.out.loadAt(W.I64Load, 3, this.state + HS_X + 8 * r);
   }
 
   /**
@@ -921,8 +918,7 @@ class PageCodegen {
     if (this.leavesByOut) {
       // FN_MEM_EXIT wrote the exit pc and kind; the instructions after the access go back to n.
       o.get(L_N);
-      o.i32(0);
-      o.mem(W.I32Load, 2, this.state + HS_EXIT_ADJ);
+      o.loadAt(W.I32Load, 2, this.state + HS_EXIT_ADJ);
       o.op(W.I32Add);
       o.op(W.Return);
     }

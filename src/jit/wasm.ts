@@ -252,6 +252,14 @@ export class Code extends ByteWriter {
     this.byte(W.I64Const);
     this.s64(v);
   }
+  /** `i32.const 0`, then a load with its alignment exponent and offset: a load from a constant address. */
+  loadAt(o: W, alignLog2: number, offset: number): void {
+    const buf = this.room(13);
+    buf[this.length] = W.I32Const;
+    buf[this.length + 1] = 0;
+    buf[this.length + 2] = o;
+    this.length = putU32(buf, putU32(buf, this.length + 3, alignLog2), offset);
+  }
   /** A load or store with its alignment exponent and constant offset. */
   mem(o: W, alignLog2: number, offset: number): void {
     const buf = this.room(11);
