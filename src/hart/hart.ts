@@ -362,7 +362,13 @@ export class Hart implements CodePageListener {
       if (this.irqCheck && !jitQuiet && this.takeInterrupt()) continue;
       jitQuiet = false;
 
-      let code = this.fetchPage();
+      // fetchPage(), its TLB hit on a page already decoded written out (once per page visit).
+      const xt = this.iBase + ((this.pcLo >>> 12) & TLB_MASK);
+      let code: Int32Array | null | undefined = this.tlbXTag[xt] === this.pcHi * 1048576 + (this.pcLo >>> 12)
+        ? mem.decodedPages[this.tlbXOff[xt] >>> 12]
+        : undefined;
+      if (code !== undefined) this.codeArenaOffset = this.tlbXOff[xt];
+      else code = this.fetchPage();
       if (code === null) {
         n--; // a fetch fault consumes budget so a fault loop still ends
         continue;
@@ -375,8 +381,11 @@ export class Hart implements CodePageListener {
       let jumpLimit = PAGE_LIMIT;
       let stepping = false;
       if (jit !== null) {
-        if (jitSteps === 0) {
-          const r = jit.enter(code, this.codeArenaOffset >>> 12, baseLo, baseHi, k >> 2, n, this.dBase, this.iBase);
+        const page = this.codeArenaOffset >>> 12;
+        const heat = jit.heat[page];
+        // A cold page with no translation: nothing for the engine to do (see jit.hotThreshold).
+        if (jitSteps === 0 && (jit.pages[page] !== undefined || heat === undefined || heat >= jit.hotThreshold)) {
+          const r = jit.enter(code, page, baseLo, baseHi, k >> 2, n, this.dBase, this.iBase);
           if (r >= 0) {
             n = r;
             jitSteps = this.jitExit(jit);

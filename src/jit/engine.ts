@@ -170,7 +170,12 @@ export class JitEngine {
   };
   /** After `enter` returns -2: instructions to interpret one at a time before entering again. */
   steps = 0;
-  private readonly hotThreshold: number;
+  /**
+   * @internal Read by the hart's loop, with `pages` and `heat`: a page with no translation whose
+   * heat is below this is one `enter` would return -1 for at once, and the loop does not call it
+   * (a Linux boot visits a page a million times, mostly cold ones; V8 does not inline `enter`).
+   */
+  readonly hotThreshold: number;
   /**
    * Instructions interpreted in a translated page's uncovered code before it is translated again:
    * hotThreshold, but not below a floor - with a threshold of 0 every newly reached path made the
@@ -189,8 +194,10 @@ export class JitEngine {
    * warm-up on an engine whose array had long become holey-with-objects, was deoptimised by the
    * first look into a new engine's array ("wrong map").
    */
-  private readonly pages: (Translated | undefined)[];
-  private heat = new Float64Array(0);
+  /** @internal Read by the hart's loop (see hotThreshold). */
+  readonly pages: (Translated | undefined)[];
+  /** @internal Read by the hart's loop (see hotThreshold). */
+  heat = new Float64Array(0);
   /** Pages at least a quarter hot and not translated: candidates to share a module. */
   private readonly warm = new Set<number>();
   /** Extra entry points per page (jump targets inside blocks), forgotten when its code changes. */

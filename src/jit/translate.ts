@@ -1726,8 +1726,8 @@ interface ModuleHelpers {
  * read when a module is assembled). A few engines at a time (tests make many): the oldest goes.
  */
 const helpersByEngine = new Map<string, ModuleHelpers>();
-/** Where buildModule's pages are written (reused: see assembleModule's buffers). */
-const pageScratch = new Code(1 << 16);
+/** Where buildModule's pages are written (reused, and starting small: see assembleModule's buffers). */
+const pageScratch = new Code(16);
 const HELPER_SETS = 8;
 
 function moduleHelpers(state: number, chainBase: number, chainPages: number): ModuleHelpers {

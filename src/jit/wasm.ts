@@ -338,7 +338,9 @@ function section(out: ByteWriter, id: number, content: ByteWriter): void {
 
 /** Bytes of the unsigned LEB128 encoding of `v` (below 2^32). */
 function u32Size(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x20_0000 ? 3 : v < 0x1000_0000 ? 4 : 5;
+  let n = 1;
+  for (let x = v >>> 7; x !== 0; x >>>= 7) n++;
+  return n;
 }
 
 /**
@@ -346,8 +348,10 @@ function u32Size(v: number): number {
  * allocating and zeroing fresh buffers for it, then copying it from buffer to buffer, was a
  * fifth of the translator's time). Small sections go through `sectionScratch`.
  */
-const moduleScratch = new ByteWriter(1 << 16);
-const sectionScratch = new ByteWriter(1 << 10);
+// (They start small, so that they grow in the warm-up's first modules already: a path first run
+// in the guest's would cost a deoptimisation.)
+const moduleScratch = new ByteWriter(16);
+const sectionScratch = new ByteWriter(16);
 
 /** Assembles a module's binary. */
 export function assembleModule(m: ModuleDef): Uint8Array {
