@@ -14,7 +14,9 @@
  * close() ends the connection and the listener (a unix socket file is removed by Node).
  */
 
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
+
+import { nodeNet } from './node-modules.js';
 
 import {
   FramedLink,
@@ -128,7 +130,7 @@ export class SocketLink extends FramedLink {
 
 /** Listens on `address` for one peer at a time. Rejects (LinkError 'ELISTEN') when it cannot. */
 export async function listenLink(address: LinkAddress, options: SocketLinkOptions = {}): Promise<SocketLink> {
-  const server = createServer();
+  const server = nodeNet().createServer();
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -155,7 +157,7 @@ export async function listenLink(address: LinkAddress, options: SocketLinkOption
 /** Connects to a listening link. Rejects (LinkError 'ECONNECT') when it cannot. */
 export async function connectLink(address: LinkAddress, options: SocketLinkOptions = {}): Promise<SocketLink> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const socket = 'unix' in address ? netConnect(address.unix) : netConnect(address.port, address.host);
+  const socket = 'unix' in address ? nodeNet().connect(address.unix) : nodeNet().connect(address.port, address.host);
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);

@@ -5,11 +5,12 @@
  * TCP), timers on setTimeout (unref'd: they never keep the process alive by themselves).
  */
 
-import dgram from 'node:dgram';
-import dns from 'node:dns';
+import type * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+
+import { nodeDgram, nodeDns, nodeNet } from './node-modules.js';
 
 import {
   createUserNet,
@@ -68,13 +69,13 @@ export function parseDnsServer(text: string): DnsServer | null {
   if (bracket) {
     address = bracket[1];
     if (bracket[2] !== undefined) port = Number(bracket[2]);
-  } else if (net.isIPv4(address.split(':')[0]) && address.includes(':')) {
+  } else if (nodeNet().isIPv4(address.split(':')[0]) && address.includes(':')) {
     const [a, p] = address.split(':');
     address = a;
     port = Number(p);
   }
   address = address.replace(/%.*$/, ''); // zone index of a link-local address
-  const family = net.isIPv4(address) ? 'udp4' : net.isIPv6(address) ? 'udp6' : null;
+  const family = nodeNet().isIPv4(address) ? 'udp4' : nodeNet().isIPv6(address) ? 'udp6' : null;
   if (family === null || !Number.isInteger(port) || port < 1 || port > 65535) return null;
   return { address, port, family };
 }
@@ -141,7 +142,7 @@ function wrapTcp(sock: net.Socket): { handle: HostTcpSocket; attach(events: Host
 function dnsOverTcp(server: DnsServer, query: Uint8Array, timeoutMs: number, callback: (answer: Uint8Array | null) => void): void {
   let done = false;
   let got = Buffer.alloc(0);
-  const sock = net.connect({ host: server.address, port: server.port });
+  const sock = nodeNet().connect({ host: server.address, port: server.port });
   const finish = (answer: Uint8Array | null): void => {
     if (done) return;
     done = true;
@@ -172,7 +173,7 @@ export function createNodeUserNetHost(options: NodeUserNetHostOptions = {}): Use
   const servers = (): DnsServer[] => {
     if (dnsServers === null) {
       let list = options.dnsServers ?? resolvConfServers();
-      if (list.length === 0) list = dns.getServers();
+      if (list.length === 0) list = nodeDns().getServers();
       dnsServers = list
         .map(parseDnsServer)
         .filter((s): s is DnsServer => s !== null)
@@ -191,14 +192,14 @@ export function createNodeUserNetHost(options: NodeUserNetHostOptions = {}): Use
     },
 
     tcpConnect(address: string, port: number, events: HostTcpEvents): HostTcpSocket {
-      const sock = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+      const sock = nodeNet().connect({ host: address, port, allowHalfOpen: true, noDelay: true });
       const w = wrapTcp(sock);
       w.attach(events);
       return w.handle;
     },
 
     tcpListen(address: string, port: number, events: HostTcpListenEvents): HostTcpListener {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+      const server = nodeNet().createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
       let listening = false;
       let failed = false;
       server.on('connection', (sock: net.Socket) => {
@@ -226,7 +227,7 @@ export function createNodeUserNetHost(options: NodeUserNetHostOptions = {}): Use
     },
 
     udpOpen(events: HostUdpEvents, bind?: UdpBindOptions): HostUdpSocket {
-      const sock = dgram.createSocket({ type: 'udp4' });
+      const sock = nodeDgram().createSocket({ type: 'udp4' });
       let closed = false;
       sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
         if (!closed) events.message(view(msg), rinfo.address, rinfo.port);
@@ -273,7 +274,7 @@ export function createNodeUserNetHost(options: NodeUserNetHostOptions = {}): Use
           return;
         }
         const server = list[i];
-        const sock = dgram.createSocket({ type: server.family });
+        const sock = nodeDgram().createSocket({ type: server.family });
         let over = false;
         const stop = (): void => {
           over = true;

@@ -5,7 +5,9 @@
  * by tools that drive a running VM.
  */
 
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+
+import { nodeNet } from '../host/node-modules.js';
 
 export type QmpMessage = Record<string, unknown>;
 
@@ -54,7 +56,7 @@ export class QmpClient {
 
   /** Connects to a unix socket and reads the greeting. */
   static async connect(path: string, options: { timeoutMs?: number } = {}): Promise<QmpClient> {
-    const socket = createConnection(path);
+    const socket = nodeNet().createConnection(path);
     const client = new QmpClient(socket);
     const greeting = new Promise<QmpMessage>((resolve, reject) => {
       client.greetingWaiter = { resolve, reject };

@@ -12,8 +12,10 @@
  * socket another process still serves, or a file that is not a socket, is refused.
  */
 
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
+
+import { nodeNet } from '../host/node-modules.js';
 
 import type { QmpMonitor, QmpSession } from './qmp.js';
 
@@ -106,7 +108,7 @@ export class QmpServer {
   async listen(): Promise<void> {
     const path = this.address.path;
     await removeStaleSocket(path);
-    const server = createServer((socket) => this.accept(socket));
+    const server = nodeNet().createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         reject(new MonitorError(e.code ?? 'EIO', `cannot listen on ${path}: ${e.message}`, { cause: e }));
@@ -182,7 +184,7 @@ async function removeStaleSocket(path: string): Promise<void> {
   }
   if (!isSocket) throw new MonitorError('EEXIST', `${path} exists and is not a socket; not replacing it`);
   const live = await new Promise<boolean>((resolve) => {
-    const probe = createConnection(path);
+    const probe = nodeNet().createConnection(path);
     probe.once('connect', () => {
       probe.destroy();
       resolve(true);
