@@ -49,3 +49,43 @@ test('an assembled module validates, imports a memory and runs', () => {
   assert.equal(typeof f, 'function');
   assert.equal((f as (a: number) => bigint)(8), -3n * 2n ** 33n - 5n);
 });
+
+test('a module of many functions, long bodies and many locals: sizes of every LEB128 width', () => {
+  // Function i: (a: i32) -> i32 with 1, 131 or 261 i32 locals, adding a to its copy in local 1
+  // i times (bodies from 8 to ~1800 bytes, so entry sizes and the section size take 1-3 bytes),
+  // and returning it; the bodies are views of one writer, as the translator passes them.
+  const all = new Code(16);
+  const funcs = [];
+  const n = 300;
+  for (let i = 0; i < n; i++) {
+    const start = all.length;
+    all.get(0);
+    all.set(1);
+    for (let j = 0; j < i; j++) {
+      all.get(1);
+      all.get(0);
+      all.op(W.I32Add);
+      all.set(1);
+    }
+    all.get(1);
+    all.op(W.End);
+    funcs.push({ type: 0, locals: [[1 + 130 * (i % 3), T.I32] as [number, T]], body: all.view(start, all.length) });
+  }
+  const types = [{ params: [T.I32], results: [T.I32] }];
+  const bin = assembleModule({
+    types,
+    importFuncs: [],
+    funcs,
+    exports: [{ name: 'f0', func: 0 }, { name: 'f7', func: 7 }, { name: 'f299', func: 299 }],
+  });
+  assert.ok(wasmApi.validate(bin));
+  const ex = new wasmApi.Instance(new wasmApi.Module(bin), {}).exports as Record<string, (a: number) => number>;
+  assert.equal(ex.f0(5), 5);
+  assert.equal(ex.f7(5), 40);
+  assert.equal(ex.f299(5), 1500);
+  // The next module reuses the assembler's buffers: the bytes returned before are a copy.
+  const copy = Uint8Array.from(bin);
+  const next = assembleModule({ types, importFuncs: [], funcs: funcs.slice(0, 1), exports: [{ name: 'f0', func: 0 }] });
+  assert.ok(wasmApi.validate(next));
+  assert.deepEqual(bin, copy);
+});

@@ -252,7 +252,7 @@ export class Code extends ByteWriter {
     this.byte(W.I64Const);
     this.s64(v);
   }
-  /** `i32.const 0`, then a load with its alignment exponent and offset: a load from a constant address. */
+  /** A load from a constant address: `i32.const 0`, the load, its alignment exponent and offset. */
   loadAt(o: W, alignLog2: number, offset: number): void {
     const buf = this.room(13);
     buf[this.length] = W.I32Const;
@@ -346,10 +346,10 @@ function u32Size(v: number): number {
 /**
  * Where modules are assembled, reused from one to the next (a translation module is ~10-300 KiB:
  * allocating and zeroing fresh buffers for it, then copying it from buffer to buffer, was a
- * fifth of the translator's time). Small sections go through `sectionScratch`.
+ * fifth of the translator's time). Small sections go through `sectionScratch`. Both start small,
+ * so that they grow in the warm-up's first modules already (a path first run in the guest's
+ * would cost a deoptimisation).
  */
-// (They start small, so that they grow in the warm-up's first modules already: a path first run
-// in the guest's would cost a deoptimisation.)
 const moduleScratch = new ByteWriter(16);
 const sectionScratch = new ByteWriter(16);
 
