@@ -427,6 +427,29 @@ test('a translated loop taking a path its translation lacks returns to its trans
   assert.ok(executed > 0.8 * h.instret, `translated ${executed} of ${h.instret} instructions`);
 });
 
+test('a page a quarter as hot as the threshold is translated in the hot page\'s module', () => {
+  // A loop on one page calls a function on the next page each turn: by the time the loop's page
+  // is hot (4000 instructions interpreted), the function's page has about half of that - warm -
+  // and goes into the same module, rather than into a module of its own later.
+  const loop = assemble(0x8000_0000, [
+    ...li32(8, 3000),
+    'loop',
+    addi(10, 10, 1),
+    jal(1, 'leaf'),
+    addi(8, 8, -1),
+    bne(8, 0, 'loop'),
+    ebreak(),
+  ], new Map([['leaf', 0x8000_1000]]));
+  const leaf = assemble(0x8000_1000, [addi(11, 11, 2), jalrRet()]);
+  const prog = new Map([...loop, ...leaf]);
+  const ref = state(runProgram(prog, false, () => 100_000));
+  const h = runProgram(prog, { hotThreshold: 4000 }, () => 1000);
+  assert.deepEqual(state(h), ref);
+  const s = h.jit?.stats;
+  assert.equal(s?.modules, 1, JSON.stringify(s));
+  assert.equal(s?.pages, 2, JSON.stringify(s));
+});
+
 test('data stores into a page that holds translated code do not drop its translation', () => {
   // A loop in page 0 that stores into the end of page 0 (no instructions there).
   const prog = assemble(0x8000_0000, [
