@@ -40,11 +40,16 @@ async function start(t: TestContext, args: string[]): Promise<Guest> {
   return g;
 }
 
-/** Waits until udhcpc has configured eth0 (it runs in the background from /init). */
+/**
+ * Waits until udhcpc has configured eth0 (it runs in the background from /init). Its script
+ * applies a lease in steps - the address, the default route, then /etc/resolv.conf - so this waits
+ * for the last one: with the address alone, a check of the route could run between the steps.
+ */
 async function waitForLease(g: Guest): Promise<string> {
   for (let i = 0; i < 30; i++) {
     // (Kernel messages may interleave with the output: take the line that is an address.)
-    const out = await g.run("ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p'");
+    const out = await g.run(
+      "grep -q '^nameserver' /etc/resolv.conf 2>/dev/null && ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p'");
     const addr = out.split('\n').find((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l));
     if (addr !== undefined) return addr;
     await g.run('sleep 1');
