@@ -998,11 +998,11 @@ export class Hart implements CodePageListener {
           if (!jitQuiet) jitSteps = 0;
         }
         // jit.noteInterpreted(page, count), its common case written out (a cold page's heat grows,
-        // short of a quarter of the threshold): the call was not inlined (see jit.hotThreshold).
+        // short of warm): the call was not inlined (see jit.hotThreshold).
         const page = this.codeArenaOffset >>> 12;
         const before = jit.heat[page];
         const after = before + (nVisit - n) + 1;
-        if (jit.pages[page] === undefined && before !== undefined && after < jit.hotThreshold / 4) jit.heat[page] = after;
+        if (jit.pages[page] === undefined && before !== undefined && after < jit.warmThreshold) jit.heat[page] = after;
         else jit.noteInterpreted(page, nVisit - n);
       }
       continue outer;

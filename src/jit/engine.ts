@@ -177,6 +177,11 @@ export class JitEngine {
    */
   readonly hotThreshold: number;
   /**
+   * @internal A quarter of hotThreshold: a page this hot joins the warm pages, translated with the
+   * next hot page (noteInterpreted; the hart's loop counts a visit itself below it).
+   */
+  readonly warmThreshold: number;
+  /**
    * Instructions interpreted in a translated page's uncovered code before it is translated again:
    * hotThreshold, but not below a floor - with a threshold of 0 every newly reached path made the
    * whole page translate again (a Linux boot took 22 s).
@@ -192,9 +197,9 @@ export class JitEngine {
    * Per arena page, its translation. Made holey-with-objects from the start (V8's HOLEY_ELEMENTS):
    * an empty array literal begins as small integers, and the hart loop, optimised during the
    * warm-up on an engine whose array had long become holey-with-objects, was deoptimised by the
-   * first look into a new engine's array ("wrong map").
+   * first look into a new engine's array ("wrong map"). @internal Read by the hart's loop (see
+   * hotThreshold).
    */
-  /** @internal Read by the hart's loop (see hotThreshold). */
   readonly pages: (Translated | undefined)[];
   /** @internal Read by the hart's loop (see hotThreshold). */
   heat = new Float64Array(0);
@@ -240,6 +245,7 @@ export class JitEngine {
   constructor(host: JitHost, private readonly mem: PhysicalMemory, private readonly state: number,
     options: JitOptions = {}) {
     this.hotThreshold = Math.max(0, options.hotThreshold ?? 200_000);
+    this.warmThreshold = this.hotThreshold / 4;
     this.pages = new Array<Translated | undefined>(mem.pageFlags.length).fill(undefined);
     this.retranslateAt = Math.max(this.hotThreshold, MIN_RETRANSLATE);
     this.inlineAfter = Math.max(0, options.inlineAfter ?? 2_000_000);
@@ -396,9 +402,9 @@ export class JitEngine {
     this.ensureHeat(page);
     const before = this.heat[page];
     const h = (this.heat[page] = before + count + 1);
-    // Warm from the visit that crosses a quarter of the threshold (not a Set.add per visit after).
-    const quarter = this.hotThreshold / 4;
-    if (h >= quarter && (before < quarter || before === 0)) this.warm.add(page);
+    // Warm from the visit that crosses warmThreshold (not a Set.add per visit after).
+    const warm = this.warmThreshold;
+    if (h >= warm && (before < warm || before === 0)) this.warm.add(page);
   }
 
   /** Drops every translation (e.g. after a state load). */

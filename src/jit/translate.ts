@@ -67,7 +67,6 @@ export const FN_STORE_FIRST = FN_LOAD_FIRST + 7;
 export const FN_MEM_EXIT = FN_STORE_FIRST + 4;
 /** (base, offset | count << 12, n) -> n + count: leaves a block whose count the budget lacks. */
 export const FN_BUDGET_EXIT = FN_MEM_EXIT + 1;
-export const FIRST_PAGE_FN = FN_BUDGET_EXIT + 1;
 
 // ---- the page's entry function: (block, baseLo, baseHi, n, dBase) -> n ----
 const P_BLOCK = 0;
@@ -564,11 +563,12 @@ const leaderOrder = new Int16Array(SLOTS_PER_PAGE);
  * Translates a decoded page at `pageOffset` in the arena. `state` is the arena offset of the
  * hart's state area (layout.ts); `blockMap` the arena offset where the caller keeps the result's
  * `blockOf` as int16 (read by in-page `jalr`); `hints` are extra entry slots (see findBlocks for
- * `decodeAhead`).
+ * `decodeAhead`); `fnBase` is the index of the page's first function in its module; `out` the
+ * writer its functions go into (their bodies are views of it).
  */
 export function translatePage(code: Int32Array, u16: Uint16Array, pageOffset: number, state: number,
-  blockMap: number, hints: readonly number[], decodeAhead = false, fnBase = FIRST_PAGE_FN,
-  inlineMemory = false, out: Code = new Code(1024)): PageTranslation {
+  blockMap: number, hints: readonly number[], decodeAhead: boolean, fnBase: number,
+  inlineMemory: boolean, out: Code): PageTranslation {
   const blocks = findBlocks(code, u16, pageOffset, hints, decodeAhead);
   const blockOf = new Int16Array(SLOTS_PER_PAGE).fill(-1);
   const covered = new Uint8Array(SLOTS_PER_PAGE);
